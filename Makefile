@@ -1,0 +1,34 @@
+# swift-postcopy: the commands a person runs. See README.md.
+SWIFT ?= swift
+# System packages the build links against (pkg-config finds the first two).
+SYSTEM_PACKAGES := liburing-dev libelf-dev pkg-config
+
+.PHONY: all deps build test bench clean
+
+all: build
+
+# Installs the system packages when any is missing (Debian; needs root).
+deps:
+	@missing=""; \
+	for package in $(SYSTEM_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$package 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$package"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing; \
+	fi
+
+build: deps
+	$(SWIFT) build
+
+# The whole test suite. userfaultfd tests need root (CI runs as root).
+test: deps
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build
+
+# Benchmarks live in their own package so tests never build them.
+bench: deps
+	cd bench && $(SWIFT) run -c release uffd-bench
+
+clean:
+	rm -rf .build bench/.build

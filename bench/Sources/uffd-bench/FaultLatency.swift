@@ -1,0 +1,96 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CFloor
+import Synchronization
+import UFFDCore
+
+/// Fault latency of one thread touching every page of a fresh region once,
+/// served by the minimal C handler or by a UFFDCore handler. The touching loop
+/// is the same C code in both cases, so only the handler differs.
+enum FaultLatency {
+    enum Handler: String, Codable, CaseIterable { case c = "C floor", swift = "UFFDCore" }
+    enum Kind: String, Codable, CaseIterable { case zeroPage = "zero", copy = "copy" }
+
+    struct Round: Codable {
+        var handler: Handler
+        var kind: Kind
+        var latencyNanoseconds: Summary
+    }
+
+    /// Runs `rounds` rounds of each handler and kind, interleaved so drift
+    /// in the machine affects both alike.
+    static func run(pages: Int, rounds: Int) throws -> [Round] {
+        var results: [Round] = []
+        for round in 0..<rounds {
+            for kind in Kind.allCases {
+                // Alternate which handler goes first from round to round.
+                let order = round % 2 == 0 ? Handler.allCases : Handler.allCases.reversed()
+                for handler in order {
+                    let latencies = try measure(handler: handler, kind: kind, pages: pages)
+                    results.append(Round(handler: handler, kind: kind, latencyNanoseconds: Summary(latencies)))
+                }
+            }
+        }
+        return results
+    }
+
+    /// One round: a fresh region of `pages` pages, registered MISSING, every
+    /// page touched once; returns the per-fault latencies in nanoseconds.
+    static func measure(handler: Handler, kind: Kind, pages: Int) throws -> [Double] {
+        let pageSize = SystemPage.size
+        let region = try MemoryMapping(anonymousLength: pages * pageSize)
+        let source = UnsafeMutableRawPointer.allocate(byteCount: pageSize, alignment: pageSize)
+        defer { source.deallocate() }
+        source.initializeMemory(as: UInt8.self, repeating: 0xA5, count: pageSize)
+        var nanoseconds = [UInt64](repeating: 0, count: pages)
+
+        switch handler {
+        case .c:
+            let uffd = floor_uffd_open()
+            precondition(uffd >= 0, "C floor: userfaultfd: errno \(errno)")
+            defer { close(uffd) }
+            precondition(floor_uffd_register(uffd, region.base, region.length) == 0, "C floor: register: errno \(errno)")
+            var thread = pthread_t()
+            precondition(floor_handler_start(&thread, uffd, kind == .zeroPage ? Int32(FLOOR_ZEROPAGE.rawValue) : Int32(FLOOR_COPY.rawValue),
+                                             source, pageSize, pages) == 0)
+            _ = floor_touch(region.base.assumingMemoryBound(to: UInt8.self), pages, pageSize, &nanoseconds)
+            precondition(floor_handler_join(thread) == pages, "C floor handler failed")
+
+        case .swift:
+            // Blocking descriptor, like the C floor: one read per wake-up, no poll.
+            let uffd = try Userfaultfd(nonBlocking: false)
+            try uffd.register(region.range, mode: .missing)
+            let sourceAddress = UInt(bitPattern: source)
+            let failure = Mutex<String?>(nil)
+            let thread = JoinableThread {
+                do { try serve(uffd, kind: kind, source: sourceAddress, faults: pages) } catch {
+                    failure.withLock { $0 = "\(error)" }
+                }
+            }
+            _ = floor_touch(region.base.assumingMemoryBound(to: UInt8.self), pages, pageSize, &nanoseconds)
+            thread.join()
+            if let failure = failure.withLock({ $0 }) { fatalError("UFFDCore handler failed: \(failure)") }
+        }
+        return nanoseconds.map(Double.init)
+    }
+
+    /// The UFFDCore handler: what a user of the library would write.
+    static func serve(_ uffd: Userfaultfd, kind: Kind, source: UInt, faults: Int) throws {
+        var buffer = EventBuffer(capacity: 16)
+        let pageSize = SystemPage.size
+        let sourcePointer = UnsafeRawPointer(bitPattern: source)!
+        var served = 0
+        while served < faults {
+            try uffd.readEvents(into: &buffer) { event in
+                guard case .pageFault(let fault) = event else { return }
+                let page = MemoryRange(start: fault.address & ~UInt(pageSize - 1), length: pageSize)
+                switch kind {
+                case .zeroPage: _ = try uffd.zeroPage(page)
+                case .copy: _ = try uffd.copy(to: page, from: sourcePointer)
+                }
+                served += 1
+            }
+        }
+    }
+}

@@ -1,0 +1,90 @@
+// uffd-bench: UFFDCore and Bitmaps against C floors measured in the same run.
+//
+//   swift run -c release uffd-bench [--rounds N] [--pages N] [--json PATH] [--only faults|scan|codec]
+//
+// Prints a table of medians and ratios and writes the raw figures as JSON.
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+import UFFDCore
+
+struct Options {
+    var rounds = 7
+    var pages = 65_536
+    var jsonPath = "results/uffd-bench.json"
+    var only: String?
+
+    init(_ arguments: [String]) {
+        var iterator = arguments.dropFirst().makeIterator()
+        while let argument = iterator.next() {
+            switch argument {
+            case "--rounds": rounds = Int(iterator.next() ?? "") ?? rounds
+            case "--pages": pages = Int(iterator.next() ?? "") ?? pages
+            case "--json": jsonPath = iterator.next() ?? jsonPath
+            case "--only": only = iterator.next()
+            case "-h", "--help":
+                print("usage: uffd-bench [--rounds N (7)] [--pages N (65536)] [--json PATH] [--only faults|scan|codec]")
+                exit(0)
+            default:
+                FileHandle.standardError.write("uffd-bench: unknown argument \(argument)\n".data(using: .utf8)!)
+                exit(64)
+            }
+        }
+    }
+}
+
+struct Report: Codable {
+    var machine: String
+    var kernel: String
+    var rounds: Int
+    var faults: [FaultLatency.Round] = []
+    var scan: [Throughput.Round] = []
+    var codec: [Throughput.Round] = []
+}
+
+let options = Options(CommandLine.arguments)
+var name = utsname()
+uname(&name)
+let kernel = withUnsafeBytes(of: name.release) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+var report = Report(machine: "\(ProcessInfo.processInfo.activeProcessorCount) cores, \(ProcessInfo.processInfo.physicalMemory >> 30) GiB",
+                    kernel: kernel, rounds: options.rounds)
+
+func wants(_ section: String) -> Bool { options.only == nil || options.only == section }
+
+if wants("faults") {
+    print("fault latency: 1 thread touching \(options.pages) pages, \(options.rounds) rounds (median of per-round p50/p99)")
+    report.faults = try FaultLatency.run(pages: options.pages, rounds: options.rounds)
+    print(pad("kind", 6), pad("handler", 10), pad("p50 us", 9), pad("p99 us", 9), pad("p50 vs C", 9), pad("p99 vs C", 9))
+    for kind in FaultLatency.Kind.allCases {
+        func figures(_ handler: FaultLatency.Handler) -> (Double, Double) {
+            let rounds = report.faults.filter { $0.kind == kind && $0.handler == handler }
+            return (median(rounds.map(\.latencyNanoseconds.p50)), median(rounds.map(\.latencyNanoseconds.p99)))
+        }
+        let c = figures(.c)
+        for handler in FaultLatency.Handler.allCases {
+            let (p50, p99) = figures(handler)
+            print(pad(kind.rawValue, 6), pad(handler.rawValue, 10), pad(fmt(p50 / 1000), 9), pad(fmt(p99 / 1000), 9),
+                  pad(fmt(p50 / c.0) + "x", 9), pad(fmt(p99 / c.1) + "x", 9))
+        }
+    }
+    print()
+}
+if wants("scan") {
+    report.scan = try Throughput.zeroScan(rounds: options.rounds)
+    Throughput.printTable("zero-page scan over 1 GiB", report.scan)
+}
+if wants("codec") {
+    report.codec = try Throughput.codec(rounds: options.rounds)
+    Throughput.printTable("run-length codec", report.codec)
+}
+
+let encoder = JSONEncoder()
+encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+let directory = (options.jsonPath as NSString).deletingLastPathComponent
+if !directory.isEmpty { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) }
+try encoder.encode(report).write(to: URL(fileURLWithPath: options.jsonPath))
+print("figures written to \(options.jsonPath)")
+
+func pad(_ text: String, _ width: Int) -> String { text.count >= width ? text : text + String(repeating: " ", count: width - text.count) }
+func fmt(_ value: Double) -> String { String(format: "%.2f", value) }
