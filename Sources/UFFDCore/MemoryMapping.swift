@@ -30,6 +30,12 @@ public final class MemoryMapping: @unchecked Sendable {
         try self.init(length: length, protection: PROT_READ | PROT_WRITE, flags: MAP_SHARED, fd: fd.rawValue)
     }
 
+    /// A private, read-only mapping of `length` bytes of `fd` from offset 0:
+    /// an image file served as a region.
+    public convenience init(readingFile fd: FileDescriptor, length: Int) throws(UFFDError) {
+        try self.init(length: length, protection: PROT_READ, flags: MAP_PRIVATE, fd: fd.rawValue)
+    }
+
     private init(length: Int, protection: Int32, flags: Int32, fd: Int32) throws(UFFDError) {
         precondition(length > 0, "mapping of \(length) bytes")
         let rounded = (length + SystemPage.size - 1) & ~(SystemPage.size - 1)

@@ -72,7 +72,7 @@ enum FaultLatency {
             thread.join()
             if let failure = failure.withLock({ $0 }) { fatalError("UFFDCore handler failed: \(failure)") }
         }
-        return nanoseconds.map(Double.init)
+        return nanoseconds.map { Double($0) }
     }
 
     /// The UFFDCore handler: what a user of the library would write.
