@@ -3,7 +3,7 @@ SWIFT ?= swift
 # System packages the build links against (pkg-config finds the first two).
 SYSTEM_PACKAGES := liburing-dev libelf-dev pkg-config
 
-.PHONY: all deps build test bench clean
+.PHONY: all deps build test demo bench clean
 
 all: build
 
@@ -25,6 +25,12 @@ build: deps
 test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
+
+# The main job on its built-in default: a 1 GiB region migrated between two
+# processes (release build). DEMO_ARGS adds options, e.g. DEMO_ARGS="--size 4G".
+demo: deps
+	$(SWIFT) build -c release --product postcopy
+	.build/release/postcopy demo $(DEMO_ARGS)
 
 # Benchmarks live in their own package so tests never build them.
 bench: deps

@@ -7,9 +7,16 @@ let package = Package(
     products: [
         .library(name: "UFFDCore", targets: ["UFFDCore"]),
         .library(name: "Bitmaps", targets: ["Bitmaps"]),
+        .library(name: "PostcopyWire", targets: ["PostcopyWire"]),
+        .library(name: "PostcopySource", targets: ["PostcopySource"]),
+        .library(name: "PostcopyDest", targets: ["PostcopyDest"]),
+        .executable(name: "postcopy", targets: ["postcopy"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-system", from: "1.4.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.1.0"),
     ],
     targets: [
         // C shims: only what Swift cannot import (ioctl numbers built with _IOWR,
@@ -39,6 +46,25 @@ let package = Package(
                 .product(name: "SystemPackage", package: "swift-system"),
             ]),
 
+        // The migration: a framed protocol, and the two sides built on it.
+        .target(
+            name: "PostcopyWire",
+            dependencies: [.product(name: "SystemPackage", package: "swift-system")]),
+        .target(
+            name: "PostcopySource",
+            dependencies: ["PostcopyWire", "Bitmaps", "UFFDCore",
+                           .product(name: "SystemPackage", package: "swift-system")]),
+        .target(
+            name: "PostcopyDest",
+            dependencies: ["PostcopyWire", "Bitmaps", "UFFDCore",
+                           .product(name: "Histogram", package: "hdrhistogram-swift")]),
+        .executableTarget(
+            name: "postcopy",
+            dependencies: ["PostcopySource", "PostcopyDest", "PostcopyWire", "Bitmaps", "UFFDCore",
+                           .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                           .product(name: "Logging", package: "swift-log"),
+                           .product(name: "SystemPackage", package: "swift-system")]),
+
         // A separate process for the tests that must die (SIGBUS from a poisoned
         // page) or drop privileges (the unprivileged-open error path).
         .executableTarget(
@@ -52,6 +78,13 @@ let package = Package(
         .testTarget(
             name: "BitmapsTests",
             dependencies: ["Bitmaps"]),
+        .testTarget(
+            name: "PostcopyWireTests",
+            dependencies: ["PostcopyWire"]),
+        .testTarget(
+            name: "PostcopyTests",
+            dependencies: ["PostcopySource", "PostcopyDest", "PostcopyWire", "Bitmaps", "UFFDCore", "postcopy",
+                           "CTestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

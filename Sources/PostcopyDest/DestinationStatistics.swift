@@ -1,0 +1,69 @@
+import Histogram
+import Synchronization
+
+/// Counters and latency histograms of a destination, updated by its threads.
+final class DestinationStatistics: Sendable {
+    let faultsZeroLocal = Atomic<Int>(0)
+    let faultsRemote = Atomic<Int>(0)
+    let faultsAlreadyHeld = Atomic<Int>(0)
+    let pagesZeroMappedEagerly = Atomic<Int>(0)
+    let pagesZeroedLocally = Atomic<Int>(0)
+    let pagesRequested = Atomic<Int>(0)
+    let requestFrames = Atomic<Int>(0)
+    let pagesReceivedAsReply = Atomic<Int>(0)
+    let pagesStreamed = Atomic<Int>(0)
+    let zeroReplies = Atomic<Int>(0)
+    let duplicatePages = Atomic<Int>(0)
+    let bytesReceived = Atomic<Int>(0)
+
+    /// Nanoseconds from reading a fault to resolving it, by class.
+    let localZeroLatency = Mutex(Histogram<UInt64>(highestTrackableValue: 60_000_000_000, numberOfSignificantValueDigits: .three))
+    let remoteLatency = Mutex(Histogram<UInt64>(highestTrackableValue: 60_000_000_000, numberOfSignificantValueDigits: .three))
+    /// When each outstanding request was made (page -> ns), to time its answer.
+    let outstanding = Mutex<[Int: UInt64]>([:])
+}
+
+/// Latency percentiles of one class of fault, in microseconds.
+public struct LatencySummary: Sendable, Codable, Equatable {
+    public var count: Int
+    public var p50: Double
+    public var p99: Double
+    public var max: Double
+
+    init(_ histogram: Histogram<UInt64>) {
+        count = Int(histogram.totalCount)
+        p50 = count == 0 ? 0 : Double(histogram.valueAtPercentile(50)) / 1000
+        p99 = count == 0 ? 0 : Double(histogram.valueAtPercentile(99)) / 1000
+        max = count == 0 ? 0 : Double(histogram.max) / 1000
+    }
+}
+
+/// What a destination did, by class of page and of fault.
+public struct DestinationReport: Sendable, Codable, Equatable {
+    public var pageCount: Int
+    public var pageSize: Int
+    /// Skipped pages zero-mapped in runs as soon as the bitmap arrived.
+    public var pagesZeroMappedEagerly: Int
+    /// Skipped pages zero-mapped one by one on a fault.
+    public var pagesZeroedOnFault: Int
+    public var pagesRequested: Int
+    public var requestFrames: Int
+    public var pagesReceivedAsReply: Int
+    public var pagesStreamed: Int
+    /// ZERO replies: skipped pages requested before the bitmap arrived.
+    public var zeroReplies: Int
+    /// Pages that arrived after another path had placed them (EEXIST).
+    public var duplicatePages: Int
+    public var bytesReceived: Int
+    /// Faults resolved locally (the page was skipped), remotely (requested),
+    /// and faults on pages placed meanwhile.
+    public var faultsZeroLocal: Int
+    public var faultsRemote: Int
+    public var faultsAlreadyHeld: Int
+    public var localZeroLatencyMicroseconds: LatencySummary
+    public var remoteLatencyMicroseconds: LatencySummary
+    /// Connecting to READY sent: how long the destination could not run.
+    public var switchoverSeconds: Double
+    /// Connecting to COMPLETE sent.
+    public var totalSeconds: Double
+}

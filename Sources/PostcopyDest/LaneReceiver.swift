@@ -1,0 +1,66 @@
+import Bitmaps
+import PostcopyWire
+import UFFDCore
+
+/// Receives one lane's frames and places their pages.
+struct LaneReceiver: Sendable {
+    let placer: PagePlacer
+    let ledger: PageLedger
+    let statistics: DestinationStatistics
+    let eagerZeroMap: Bool
+
+    /// Runs until the source's DONE (urgent lane) or the end of the stream
+    /// after completion (bulk lane).
+    func run(urgentLane: Bool, socket: FramedSocket) throws {
+        let pageSize = SystemPage.size
+        while true {
+            let frame: Frame
+            do {
+                frame = try socket.receive()
+            } catch {
+                // The source closes the bulk lane once it is done.
+                if case .connectionClosed = error, !urgentLane, ledger.isComplete { return }
+                throw error
+            }
+            switch frame {
+            case .pages(let offset, let count, let isReply):
+                let first = offset / pageSize
+                try placer.copy(first..<(first + count), from: socket.pageData.baseAddress!)
+                statistics.bytesReceived.add(count * pageSize, ordering: .relaxed)
+                if isReply {
+                    statistics.pagesReceivedAsReply.add(count, ordering: .relaxed)
+                } else {
+                    statistics.pagesStreamed.add(count, ordering: .relaxed)
+                }
+            case .zero(let offset, let count):
+                let first = offset / pageSize
+                try placer.zero(first..<(first + count))
+                statistics.zeroReplies.add(count, ordering: .relaxed)
+            case .bitmap(let kind, let encoded) where urgentLane:
+                guard kind == Wire.skipBitmapKind else { throw DestinationError.unexpectedFrame(state: "bitmap kind", frame: "\(kind)") }
+                let skip = try RunLengthCodec.decode(encoded, expectedPageCount: ledger.pageCount)
+                ledger.publishSkip(skip)
+                if eagerZeroMap { try zeroMap(skip) }
+            case .done where urgentLane:
+                guard ledger.isComplete else {
+                    throw DestinationError.doneBeforeComplete(held: ledger.pagesHeld, pageCount: ledger.pageCount)
+                }
+                return
+            case .error(let code, let reason):
+                throw WireError.remote(code: code, reason: reason)
+            default:
+                throw DestinationError.unexpectedFrame(state: urgentLane ? "on the urgent lane" : "on the bulk lane", frame: "\(frame)")
+            }
+        }
+    }
+
+    /// Zero-maps every skipped run not yet held: one UFFDIO_ZEROPAGE per run.
+    private func zeroMap(_ skip: PageBitmap) throws {
+        var mapped = 0
+        for run in skip.runs(of: true) {
+            let duplicates = try placer.zero(run)
+            mapped += run.count - duplicates
+        }
+        statistics.pagesZeroMappedEagerly.add(mapped, ordering: .relaxed)
+    }
+}

@@ -1,0 +1,57 @@
+import Bitmaps
+import Synchronization
+
+/// What the destination holds and what it has asked for, shared by the fault
+/// loop and both lane receivers.
+final class PageLedger: Sendable {
+    let pageCount: Int
+    /// Pages placed in the region (copied or zero-mapped).
+    private let held: AtomicPageBitmap
+    private let heldCount = Atomic<Int>(0)
+    /// Pages requested from the source: each is requested once, however many
+    /// threads fault on it.
+    private let requested: AtomicPageBitmap
+    /// The skip bitmap, once it has arrived; `skipReady` publishes it.
+    private let skip: AtomicPageBitmap
+    private let skipReady = Atomic<Bool>(false)
+
+    init(pageCount: Int) {
+        self.pageCount = pageCount
+        held = AtomicPageBitmap(pageCount: pageCount)
+        requested = AtomicPageBitmap(pageCount: pageCount)
+        skip = AtomicPageBitmap(pageCount: pageCount)
+    }
+
+    /// Marks `pages` held; returns how many were not held before.
+    ///
+    /// - Complexity: O(pages) atomic operations.
+    func markHeld(_ pages: Range<Int>) -> Int {
+        var added = 0
+        for page in pages where !held.testAndSet(page) { added += 1 }
+        if added > 0 { heldCount.add(added, ordering: .acquiringAndReleasing) }
+        return added
+    }
+
+    func isHeld(_ page: Int) -> Bool { held.contains(page) }
+    var pagesHeld: Int { heldCount.load(ordering: .acquiring) }
+    var isComplete: Bool { pagesHeld == pageCount }
+    var heldSnapshot: PageBitmap { held.snapshot() }
+
+    /// Claims the request for `page`; true the first time only.
+    func claimRequest(_ page: Int) -> Bool { !requested.testAndSet(page) }
+    func wasRequested(_ page: Int) -> Bool { requested.contains(page) }
+
+    /// Publishes the skip bitmap to the fault loop.
+    func publishSkip(_ bitmap: PageBitmap) {
+        skip.formUnion(bitmap)
+        skipReady.store(true, ordering: .releasing)
+    }
+
+    /// Whether `page` is known to need no data from the source.
+    @inline(__always)
+    func isSkipped(_ page: Int) -> Bool {
+        skipReady.load(ordering: .acquiring) && skip.contains(page)
+    }
+
+    var hasSkipBitmap: Bool { skipReady.load(ordering: .acquiring) }
+}

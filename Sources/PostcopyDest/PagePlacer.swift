@@ -1,0 +1,95 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import UFFDCore
+
+/// Places runs of pages in the destination region and records them held.
+///
+/// Any page may be placed by two paths (requested and streamed, or a ZERO
+/// reply and the eager zero-map); the loser gets EEXIST from the kernel, which
+/// is how a page ends placed exactly once.
+struct PagePlacer: Sendable {
+    let uffd: Userfaultfd
+    let region: MemoryRange
+    let ledger: PageLedger
+    let statistics: DestinationStatistics
+    /// Called once, by whichever placement completes the region.
+    let onComplete: @Sendable () -> Void
+
+    /// Copies `pages` from `data` (their bytes, in order) with as few
+    /// UFFDIO_COPY calls as the pages already present allow.
+    ///
+    /// - Returns: Pages that were already present (duplicates).
+    @discardableResult
+    func copy(_ pages: Range<Int>, from data: UnsafeRawPointer) throws -> Int {
+        try place(pages) { range, index throws(UFFDError) in
+            try uffd.copy(to: range, from: data + (index - pages.lowerBound) * SystemPage.size)
+        }
+    }
+
+    /// Zero-maps `pages` (UFFDIO_ZEROPAGE, one call per run of missing pages).
+    @discardableResult
+    func zero(_ pages: Range<Int>) throws -> Int {
+        try place(pages) { range, _ throws(UFFDError) in try uffd.zeroPage(range) }
+    }
+
+    /// Resolves `pages` with `resolve(range, firstIndex)`, stepping over pages
+    /// already present; marks what it placed held and times answered requests.
+    private func place(_ pages: Range<Int>, _ resolve: (MemoryRange, Int) throws(UFFDError) -> ResolveOutcome) throws -> Int {
+        let pageSize = SystemPage.size
+        var page = pages.lowerBound
+        var duplicates = 0
+        while page < pages.upperBound {
+            let range = region.pages(page, count: pages.upperBound - page)
+            switch try resolve(range, page) {
+            case .resolved:
+                record(page..<pages.upperBound)
+                page = pages.upperBound
+            case .partial(let bytes):
+                let done = bytes / pageSize
+                record(page..<(page + done))
+                page += done
+            case .alreadyPresent:
+                // Whoever placed it recorded it; step over that one page.
+                duplicates += 1
+                page += 1
+            case .retryLater:
+                // Only non-cooperative events cause this, and none are enabled;
+                // the kernel clears it as soon as the event is delivered.
+                continue
+            }
+        }
+        if duplicates > 0 { statistics.duplicatePages.add(duplicates, ordering: .relaxed) }
+        return duplicates
+    }
+
+    private func record(_ pages: Range<Int>) {
+        guard !pages.isEmpty else { return }
+        let added = ledger.markHeld(pages)
+        timeAnsweredRequests(pages)
+        if added > 0 && ledger.isComplete { onComplete() }
+    }
+
+    /// Remote-fault latency: from the fault being read to its page placed,
+    /// by whichever lane delivered it first.
+    private func timeAnsweredRequests(_ pages: Range<Int>) {
+        var answered: [UInt64] = []
+        for page in pages where ledger.wasRequested(page) {
+            if let start = statistics.outstanding.withLock({ $0.removeValue(forKey: page) }) {
+                answered.append(monotonicNanoseconds() &- start)
+            }
+        }
+        guard !answered.isEmpty else { return }
+        statistics.remoteLatency.withLock { histogram in
+            for latency in answered { _ = histogram.record(latency) }
+        }
+    }
+}
+
+/// CLOCK_MONOTONIC in nanoseconds (vDSO; no syscall).
+@inline(__always)
+func monotonicNanoseconds() -> UInt64 {
+    var now = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &now)
+    return UInt64(now.tv_sec) &* 1_000_000_000 &+ UInt64(now.tv_nsec)
+}

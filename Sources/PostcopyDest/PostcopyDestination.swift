@@ -1,0 +1,228 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Bitmaps
+import PostcopyWire
+import Synchronization
+import UFFDCore
+
+/// The receiving side of a migration: owns the region and its userfaultfd,
+/// and is running (the region usable) as soon as `connect` returns.
+///
+/// ```
+/// let destination = try PostcopyDestination.connect(to: .tcp(host: "src", port: 4444))
+/// run(destination.region)                 // faults fetch pages on demand
+/// let report = try destination.waitForCompletion()
+/// ```
+public final class PostcopyDestination: Sendable {
+    /// Where the region lives.
+    public enum Memory: Sendable {
+        /// A private anonymous mapping the destination makes and owns.
+        case anonymous
+        /// Memory the caller owns: private anonymous, page-aligned and exactly
+        /// the source's length. Its current contents are discarded
+        /// (`madvise(MADV_DONTNEED)`) before it is registered.
+        case provided(MemoryRange)
+    }
+
+    /// Knobs of a migration.
+    public struct Configuration: Sendable {
+        /// How long to keep trying to reach the source.
+        public var connectTimeout: Duration = .seconds(60)
+        /// Zero-map every skipped run as soon as the bitmap arrives, so those
+        /// pages never fault.
+        public var eagerZeroMap = true
+        public init() {}
+    }
+
+    /// The region: valid for the destination's lifetime; usable at once.
+    public let region: MemoryRange
+    public let configuration: Configuration
+    private let mapping: MemoryMapping?
+    private let uffd: Userfaultfd
+    private let urgent: FramedSocket
+    private let bulk: FramedSocket
+    private let ledger: PageLedger
+    private let statistics: DestinationStatistics
+    private let stopFaults: StopSignal
+    private let threads: Threads
+    private let failure = Mutex<(any Error)?>(nil)
+    private let completeSent = OnceFlag()
+    private let started: ContinuousClock.Instant
+    private let switchoverSeconds = Mutex<Double>(0)
+    private let faultLoop: FaultLoop
+    private let receiver: LaneReceiver
+    private let finishedAt = Mutex<ContinuousClock.Instant?>(nil)
+
+    /// The threads a destination runs, set once after `init`.
+    private final class Threads: Sendable {
+        let list = Mutex<[DedicatedThread]>([])
+    }
+
+    /// Connects to the source at `endpoint`, maps and registers the region,
+    /// starts the fault loop and the lane receivers, and tells the source it
+    /// is running.
+    public static func connect(to endpoint: Endpoint, memory: Memory = .anonymous,
+                               configuration: Configuration = .init()) throws -> PostcopyDestination {
+        let clock = ContinuousClock()
+        let started = clock.now
+        let urgent = try FramedSocket.connect(to: endpoint, lane: .urgent, timeout: configuration.connectTimeout)
+        try urgent.send(.join(Join(lane: .urgent, session: 0)))
+        let frame = try urgent.receive()
+        guard case .hello(let hello) = frame else {
+            throw DestinationError.unexpectedFrame(state: "instead of HELLO", frame: "\(frame)")
+        }
+        guard hello.pageSize == SystemPage.size else {
+            let error = DestinationError.pageSizeMismatch(source: hello.pageSize, local: SystemPage.size)
+            try? urgent.send(.error(code: WireErrorCode.geometryMismatch.rawValue, reason: "\(error)"))
+            throw error
+        }
+        let geometry = hello.geometry
+        urgent.geometry = geometry
+        let destination = try PostcopyDestination(urgent: urgent, hello: hello, geometry: geometry, endpoint: endpoint,
+                                                  memory: memory, configuration: configuration, started: started)
+        try destination.start()
+        destination.switchoverSeconds.withLock { $0 = seconds(clock.now - started) }
+        return destination
+    }
+
+    private init(urgent: FramedSocket, hello: Hello, geometry: Geometry, endpoint: Endpoint, memory: Memory,
+                 configuration: Configuration, started: ContinuousClock.Instant) throws {
+        self.urgent = urgent
+        self.configuration = configuration
+        self.started = started
+        switch memory {
+        case .anonymous:
+            let mapping = try MemoryMapping(anonymousLength: geometry.regionLength)
+            self.mapping = mapping
+            region = mapping.range
+        case .provided(let range):
+            guard range.length == geometry.regionLength, range.isPageAligned else {
+                throw DestinationError.providedMemoryMismatch(length: range.length, expected: geometry.regionLength)
+            }
+            guard madvise(UnsafeMutableRawPointer(bitPattern: range.start), range.length, MADV_DONTNEED) == 0 else {
+                throw DestinationError.system(operation: "madvise(MADV_DONTNEED) \(range)", errno: errno)
+            }
+            mapping = nil
+            region = range
+        }
+        // Registered before anything can touch it: every first touch faults.
+        uffd = try Userfaultfd(features: [.threadID])
+        try uffd.register(region, mode: .missing)
+        ledger = PageLedger(pageCount: geometry.pageCount)
+        statistics = DestinationStatistics()
+        stopFaults = try StopSignal()
+        threads = Threads()
+
+        bulk = try FramedSocket.connect(to: endpoint, lane: .bulk, timeout: configuration.connectTimeout)
+        bulk.geometry = geometry
+        try bulk.send(.join(Join(lane: .bulk, session: hello.session)))
+
+        let placer = PagePlacer(uffd: uffd, region: region, ledger: ledger, statistics: statistics,
+                                onComplete: { [urgent, ledger, completeSent] in
+            // Exactly once, by whichever thread placed the last page.
+            guard completeSent.claim() else { return }
+            try? urgent.send(.complete(pagesHeld: ledger.pagesHeld))
+        })
+        faultLoop = FaultLoop(uffd: uffd, region: region, ledger: ledger, placer: placer,
+                              statistics: statistics, urgent: urgent, stop: stopFaults)
+        receiver = LaneReceiver(placer: placer, ledger: ledger, statistics: statistics,
+                                eagerZeroMap: configuration.eagerZeroMap)
+    }
+
+    /// Starts the fault loop and the lane receivers, then tells the source
+    /// the destination is running.
+    private func start() throws {
+        let (faultLoop, receiver, urgent, bulk) = (self.faultLoop, self.receiver, self.urgent, self.bulk)
+        threads.list.withLock { list in
+            list.append(DedicatedThread(name: "fault loop") { [self] in
+                do { try faultLoop.run() } catch { fail(error) }
+            })
+            list.append(DedicatedThread(name: "bulk lane") { [self] in
+                do { try receiver.run(urgentLane: false, socket: bulk) } catch { fail(error) }
+            })
+            list.append(DedicatedThread(name: "urgent lane") { [self] in
+                do {
+                    try receiver.run(urgentLane: true, socket: urgent)
+                    finishedAt.withLock { $0 = ContinuousClock().now }
+                } catch { fail(error) }
+            })
+        }
+        try urgent.send(.ready)
+    }
+
+    /// Records the first failure and unblocks every thread.
+    private func fail(_ error: any Error) {
+        let first = failure.withLock { current -> Bool in
+            guard current == nil else { return false }
+            current = error
+            return true
+        }
+        guard first else { return }
+        try? urgent.send(.error(code: WireErrorCode.protocolViolation.rawValue, reason: String("\(error)".prefix(1024))))
+        urgent.shutdown()
+        bulk.shutdown()
+        stopFaults.signal()
+    }
+
+    /// Pages the destination holds, and the region's page count.
+    public var progress: (held: Int, total: Int) { (ledger.pagesHeld, ledger.pageCount) }
+
+    /// Whether the skip bitmap has arrived.
+    public var hasSkipBitmap: Bool { ledger.hasSkipBitmap }
+
+    /// Waits until every page is held and the source has acknowledged, then
+    /// unregisters the region (ordinary memory from now on).
+    ///
+    /// - Throws: The first failure of any lane or of the fault loop. The
+    ///   region then stays registered: a thread touching a page that never
+    ///   arrived waits rather than reading zeros where data belongs.
+    public func waitForCompletion() throws -> DestinationReport {
+        let list = threads.list.withLock { $0 }
+        list[2].join()  // the urgent lane ends on DONE or on failure
+        if let error = failure.withLock({ $0 }) {
+            list.forEach { $0.join() }
+            throw error
+        }
+        stopFaults.signal()
+        bulk.shutdown()
+        list.forEach { $0.join() }
+        if let error = failure.withLock({ $0 }) { throw error }
+        try uffd.unregister(region)
+        return report()
+    }
+
+    private func report() -> DestinationReport {
+        let end = finishedAt.withLock { $0 } ?? ContinuousClock().now
+        return DestinationReport(
+            pageCount: ledger.pageCount, pageSize: SystemPage.size,
+            pagesZeroMappedEagerly: statistics.pagesZeroMappedEagerly.load(ordering: .relaxed),
+            pagesZeroedOnFault: statistics.pagesZeroedLocally.load(ordering: .relaxed),
+            pagesRequested: statistics.pagesRequested.load(ordering: .relaxed),
+            requestFrames: statistics.requestFrames.load(ordering: .relaxed),
+            pagesReceivedAsReply: statistics.pagesReceivedAsReply.load(ordering: .relaxed),
+            pagesStreamed: statistics.pagesStreamed.load(ordering: .relaxed),
+            zeroReplies: statistics.zeroReplies.load(ordering: .relaxed),
+            duplicatePages: statistics.duplicatePages.load(ordering: .relaxed),
+            bytesReceived: statistics.bytesReceived.load(ordering: .relaxed),
+            faultsZeroLocal: statistics.faultsZeroLocal.load(ordering: .relaxed),
+            faultsRemote: statistics.faultsRemote.load(ordering: .relaxed),
+            faultsAlreadyHeld: statistics.faultsAlreadyHeld.load(ordering: .relaxed),
+            localZeroLatencyMicroseconds: statistics.localZeroLatency.withLock { LatencySummary($0) },
+            remoteLatencyMicroseconds: statistics.remoteLatency.withLock { LatencySummary($0) },
+            switchoverSeconds: switchoverSeconds.withLock { $0 },
+            totalSeconds: seconds(end - started))
+    }
+}
+
+@inline(__always)
+func seconds(_ duration: Duration) -> Double {
+    Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+}
+
+/// A flag the first claimant wins.
+final class OnceFlag: Sendable {
+    private let claimed = Atomic<Bool>(false)
+    /// True for the first caller only.
+    func claim() -> Bool { !claimed.exchange(true, ordering: .acquiringAndReleasing) }
+}

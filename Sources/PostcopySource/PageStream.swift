@@ -1,0 +1,86 @@
+import Bitmaps
+import PostcopyWire
+import Synchronization
+import UFFDCore
+
+/// The background stream: every page the destination needs, in runs of up to
+/// `batchPages`, on the bulk lane, skipping pages already sent as replies.
+final class PageStream: Sendable {
+    private let region: SourceRegion
+    private let batchPages: Int
+    private let counters: SourceCounters
+    /// Pages sent by either lane.
+    private let sent: AtomicPageBitmap
+    /// Pages that must travel (not skipped).
+    private let needed: PageBitmap
+    /// Where to continue after a request (page index), or -1.
+    private let hint = Atomic<Int>(-1)
+    private let stopped = Atomic<Bool>(false)
+    /// Skipped runs to announce as ZERO frames: when no bitmap is sent, this
+    /// is how the destination learns them without asking.
+    private let zeroRuns: [Range<Int>]
+
+    init(region: SourceRegion, plan: SkipPlan, batchPages: Int, counters: SourceCounters, announceSkipped: Bool) {
+        precondition(batchPages > 0, "batch of \(batchPages) pages")
+        self.region = region
+        self.batchPages = batchPages
+        self.counters = counters
+        sent = AtomicPageBitmap(pageCount: plan.pageCount)
+        needed = plan.skip.complement()
+        zeroRuns = announceSkipped ? Array(plan.skip.runs(of: true)) : []
+    }
+
+    /// Records that `page` was sent; true if it had not been sent before.
+    @discardableResult
+    func markSent(_ page: Int, byRequest: Bool) -> Bool {
+        let first = !sent.testAndSet(page)
+        if first {
+            counters.pagesSent.add(1, ordering: .relaxed)
+        } else if byRequest {
+            counters.duplicatePages.add(1, ordering: .relaxed)
+        }
+        return first
+    }
+
+    /// Makes the stream continue at the page after `page`.
+    func `continue`(after page: Int) { hint.store(page + 1, ordering: .relaxed) }
+
+    /// Ends `run` after its current frame.
+    func stop() { stopped.store(true, ordering: .relaxed) }
+
+    /// Needed pages not sent by either lane.
+    func pagesNeverSent() -> Int { needed.subtracting(sent.snapshot()).count }
+
+    /// Streams until every needed page is sent or `stop` is called.
+    ///
+    /// - Complexity: O(pages / 64) bitmap scanning over the whole run, plus
+    ///   one `sendmsg` per batch.
+    func run(on bulk: FramedSocket) throws {
+        for run in zeroRuns {
+            // ZERO frames are 24 bytes whatever the run's length: announce them first.
+            try bulk.send(.zero(offset: run.lowerBound * SystemPage.size, count: run.count))
+        }
+        let pageCount = needed.pageCount
+        var pending = needed
+        var next = 0
+        while !stopped.load(ordering: .relaxed) {
+            let jump = hint.exchange(-1, ordering: .relaxed)
+            if jump >= 0 && jump < pageCount { next = jump }
+            guard let first = pending.firstSet(from: next) ?? pending.firstSet(from: 0) else { break }
+            var end = first
+            while end < pageCount, end - first < batchPages, pending.contains(end), !sent.contains(end) { end += 1 }
+            guard end > first else {
+                // Sent as a reply meanwhile: drop it from the stream.
+                pending.remove(first)
+                next = first + 1
+                continue
+            }
+            pending.remove(contentsOf: first..<end)
+            for page in first..<end { markSent(page, byRequest: false) }
+            try bulk.sendPages(offset: first * SystemPage.size, count: end - first, isReply: false,
+                               data: region.pages(first, count: end - first))
+            counters.pagesStreamed.add(end - first, ordering: .relaxed)
+            next = end
+        }
+    }
+}

@@ -1,0 +1,62 @@
+import Bitmaps
+import Synchronization
+import UFFDCore
+
+/// Counters the source's threads update as they work.
+final class SourceCounters: Sendable {
+    let pagesSent = Atomic<Int>(0)
+    let pagesStreamed = Atomic<Int>(0)
+    let pagesRequested = Atomic<Int>(0)
+    let duplicatePages = Atomic<Int>(0)
+    let zeroReplies = Atomic<Int>(0)
+    let requestsReceived = Atomic<Int>(0)
+    let bitmapBytes = Atomic<Int>(0)
+}
+
+/// What a source did, by class of page.
+public struct SourceReport: Sendable, Codable, Equatable {
+    public var pageCount: Int
+    public var pageSize: Int
+    /// Pages skipped, by reason.
+    public var freePages: Int
+    public var neverPopulatedPages: Int
+    public var zeroPages: Int
+    /// Pages that had to travel.
+    public var dataPages: Int
+    /// Distinct pages sent (each at most once, except `duplicatePages`).
+    public var pagesSent: Int
+    public var pagesStreamed: Int
+    public var pagesRequested: Int
+    /// Pages the destination requested after the stream had sent them.
+    public var duplicatePages: Int
+    /// Requests answered with a ZERO reply (skipped pages asked for before
+    /// the destination had the bitmap).
+    public var zeroReplies: Int
+    public var requestFrames: Int
+    public var bitmapBytes: Int
+    /// Classifying the pages, before any connection.
+    public var scanSeconds: Double
+    /// First connection to READY: how long the destination could not run.
+    public var switchoverSeconds: Double
+    /// First connection to COMPLETE.
+    public var totalSeconds: Double
+
+    init(plan: SkipPlan, counters: SourceCounters, scanSeconds: Double, switchoverSeconds: Double, totalSeconds: Double) {
+        pageCount = plan.pageCount
+        pageSize = SystemPage.size
+        freePages = plan.free.count
+        neverPopulatedPages = plan.neverPopulated.count
+        zeroPages = plan.zero.count
+        dataPages = plan.dataPages
+        pagesSent = counters.pagesSent.load(ordering: .relaxed)
+        pagesStreamed = counters.pagesStreamed.load(ordering: .relaxed)
+        pagesRequested = counters.pagesRequested.load(ordering: .relaxed)
+        duplicatePages = counters.duplicatePages.load(ordering: .relaxed)
+        zeroReplies = counters.zeroReplies.load(ordering: .relaxed)
+        requestFrames = counters.requestsReceived.load(ordering: .relaxed)
+        bitmapBytes = counters.bitmapBytes.load(ordering: .relaxed)
+        self.scanSeconds = scanSeconds
+        self.switchoverSeconds = switchoverSeconds
+        self.totalSeconds = totalSeconds
+    }
+}

@@ -1,0 +1,231 @@
+/// # The postcopy wire protocol, version 1
+///
+/// A destination process opens two stream connections to the source: the
+/// *urgent* lane carries the handshake, page requests and their answers; the
+/// *bulk* lane carries the background stream of pages, so a faulting thread
+/// never waits behind megabytes of them. Both lanes speak the same framing.
+///
+/// All integers are little-endian. Offsets are byte offsets into the region
+/// and are always multiples of the page size.
+///
+/// ## Frame header (8 bytes)
+///
+///     bytes 0..<4   u32  bodyLength   bytes that follow the header
+///     byte  4       u8   type         1...10, below
+///     byte  5       u8   flags        must be 0
+///     bytes 6..<8   u16  reserved     must be 0
+///
+/// followed by `bodyLength` bytes of body, at most
+/// `FrameLimits.maxBodyLength` (16 MiB + 64 by default).
+///
+/// ## Bodies
+///
+/// **1 JOIN**, destination to source, the first frame on every connection;
+/// 16 bytes:
+///
+///     0..<4   u32  magic      0x59435043 ("CPCY" in memory order)
+///     4..<6   u16  version    1
+///     6       u8   lane       0 urgent, 1 bulk
+///     7       u8   reserved   0
+///     8..<16  u64  session    chosen by the destination, the same on both lanes
+///
+/// **2 HELLO**, source to destination on the urgent lane, the answer to
+/// JOIN; 40 bytes:
+///
+///     0..<4   u32  magic          0x59435043
+///     4..<6   u16  version        1
+///     6..<8   u16  reserved       0
+///     8..<12  u32  pageSize       a power of two in 4096...2097152
+///     12..<16 u32  reserved       0
+///     16..<24 u64  regionLength   a nonzero multiple of pageSize, <= 2^47
+///     24..<32 u64  features       bit 0 skip bitmap, bit 1 zero replies; others 0
+///     32..<40 u64  session        echoes JOIN's
+///
+/// **3 READY**, destination to source, urgent; empty: the destination's
+/// region is registered and it is running.
+///
+/// **4 BITMAP**, source to destination; 8 + n bytes, n >= 1:
+///
+///     0       u8   kind       1 = skip: pages the destination must not request
+///     1..<8   7 bytes         0
+///     8..     n bytes         the encoded bitmap (opaque to this module)
+///
+/// **5 PAGES**, source to destination, either lane; 16 + count * pageSize
+/// bytes:
+///
+///     0..<8   u64  offset     first page
+///     8..<12  u32  count      pages, >= 1
+///     12..<16 u32  flags      bit 0: answers a REQUEST; others 0
+///     16..    count * pageSize bytes of page data
+///
+/// **6 ZERO**, source to destination; 16 bytes: these pages are free or
+/// zero, and the destination zero-fills them locally.
+///
+///     0..<8   u64  offset
+///     8..<12  u32  count      >= 1
+///     12..<16 u32  reserved   0
+///
+/// **7 REQUEST**, destination to source, urgent; 8 + 8 * count bytes:
+///
+///     0..<4   u32  count      1...FrameLimits.maxRequestCount
+///     4..<8   u32  reserved   0
+///     8..     count u64 byte offsets, each of one page inside the region
+///
+/// **8 COMPLETE**, destination to source, urgent; 8 bytes: the destination
+/// holds every page.
+///
+///     0..<8   u64  pagesHeld  <= the region's page count
+///
+/// **9 DONE**, source to destination, urgent; empty: the source acknowledges
+/// COMPLETE and will close.
+///
+/// **10 ERROR**, either way; 4 + n bytes, n <= 1024: the sender is giving up.
+///
+///     0..<4   u32  code       a `WireErrorCode`
+///     4..     n bytes         reason, UTF-8
+///
+/// ## Sequence
+///
+///     destination                          source
+///     JOIN(urgent, session)  ------------>
+///                            <------------  HELLO(geometry, features, session)
+///     JOIN(bulk, session)    ------------>
+///     READY                  ------------>
+///                            <------------  BITMAP(skip), ZERO, PAGES ...
+///     REQUEST(offsets)       ------------>
+///                            <------------  PAGES(reply) or ZERO
+///     COMPLETE(pagesHeld)    ------------>
+///                            <------------  DONE
+///
+/// A frame that breaks any rule above ends the connection: the receiver
+/// reports a `WireError` (and may send ERROR with its `code`), never guesses.
+public enum Wire {
+    /// The first field of JOIN and HELLO: "CPCY" as little-endian bytes.
+    public static let magic: UInt32 = 0x5943_5043
+    /// The protocol version this module speaks.
+    public static let version: UInt16 = 1
+    /// The BITMAP kind of the skip bitmap: pages the destination must not request.
+    public static let skipBitmapKind: UInt8 = 1
+    /// The longest ERROR reason, in UTF-8 bytes.
+    public static let maxReasonLength = 1024
+    /// Bytes in every frame header.
+    public static let headerLength = 8
+}
+
+/// The frame types, as the header's type byte carries them.
+public enum FrameType: UInt8, Sendable, CaseIterable, CustomStringConvertible {
+    case join = 1
+    case hello = 2
+    case ready = 3
+    case bitmap = 4
+    case pages = 5
+    case zero = 6
+    case request = 7
+    case complete = 8
+    case done = 9
+    case error = 10
+
+    /// The frame's name as the protocol document spells it ("PAGES").
+    public var description: String {
+        switch self {
+        case .join: return "JOIN"
+        case .hello: return "HELLO"
+        case .ready: return "READY"
+        case .bitmap: return "BITMAP"
+        case .pages: return "PAGES"
+        case .zero: return "ZERO"
+        case .request: return "REQUEST"
+        case .complete: return "COMPLETE"
+        case .done: return "DONE"
+        case .error: return "ERROR"
+        }
+    }
+
+    /// The name of a type byte, known or not, for messages.
+    static func name(of rawType: UInt8) -> String {
+        FrameType(rawValue: rawType)?.description ?? "type-\(rawType)"
+    }
+
+    /// Whether the body's fields depend on the region's geometry, so such a
+    /// frame cannot be checked (and must not arrive) before HELLO.
+    var needsGeometry: Bool {
+        switch self {
+        case .bitmap, .pages, .zero, .request: return true
+        case .join, .hello, .ready, .complete, .done, .error: return false
+        }
+    }
+
+    /// The body length of a frame type whose body has one size, else nil.
+    var fixedBodyLength: Int? {
+        switch self {
+        case .join: return 16
+        case .hello: return 40
+        case .ready, .done: return 0
+        case .zero: return 16
+        case .complete: return 8
+        case .bitmap, .pages, .request, .error: return nil
+        }
+    }
+
+    /// The fixed fields before a variable-length body's payload.
+    var minimumBodyLength: Int {
+        switch self {
+        case .bitmap: return 8
+        case .pages: return 16
+        case .request: return 8
+        case .error: return 4
+        default: return fixedBodyLength!
+        }
+    }
+}
+
+/// One decoded frame, without PAGES data (see `FramedSocket.pageData` and
+/// `FramedSocket.sendPages`).
+public enum Frame: Sendable, Equatable {
+    /// JOIN: the destination names the lane and session of this connection.
+    case join(Join)
+    /// HELLO: the source states the region, its features and the session.
+    case hello(Hello)
+    /// READY: the destination is running on its registered region.
+    case ready
+    /// BITMAP of `kind` (`Wire.skipBitmapKind`); `encoded` is opaque here.
+    case bitmap(kind: UInt8, encoded: [UInt8])
+    /// PAGES: `count` pages from byte `offset`; `isReply` when it answers a
+    /// REQUEST. The data is `FramedSocket.pageData`.
+    case pages(offset: Int, count: Int, isReply: Bool)
+    /// ZERO: `count` pages from byte `offset` are free; zero-fill them.
+    case zero(offset: Int, count: Int)
+    /// REQUEST: the destination needs the pages at these byte offsets.
+    case request(offsets: [Int])
+    /// COMPLETE: the destination holds every page.
+    case complete(pagesHeld: Int)
+    /// DONE: the source acknowledges COMPLETE and will close.
+    case done
+    /// ERROR with a `WireErrorCode` raw value and a reason. Sent with
+    /// `FramedSocket.send`; a received ERROR is thrown as `WireError.remote`.
+    case error(code: UInt32, reason: String)
+
+    /// The ERROR frame that reports `error` to the peer: its code, and its
+    /// description cut to `Wire.maxReasonLength` bytes at a character boundary.
+    public static func error(for error: WireError) -> Frame {
+        var reason = Substring(error.description)
+        while reason.utf8.count > Wire.maxReasonLength { reason.removeLast() }
+        return .error(code: error.code.rawValue, reason: String(reason))
+    }
+
+    /// The frame's type.
+    public var type: FrameType {
+        switch self {
+        case .join: return .join
+        case .hello: return .hello
+        case .ready: return .ready
+        case .bitmap: return .bitmap
+        case .pages: return .pages
+        case .zero: return .zero
+        case .request: return .request
+        case .complete: return .complete
+        case .done: return .done
+        case .error: return .error
+        }
+    }
+}

@@ -1,0 +1,176 @@
+/// Bounds a receiver puts on what a peer may make it read or allocate.
+public struct FrameLimits: Sendable, Equatable {
+    /// The longest body accepted: by default 16 MiB + 64, room for eight
+    /// 2 MiB pages or an encoded bitmap of a large region.
+    public var maxBodyLength: Int
+    /// The most offsets one REQUEST may carry.
+    public var maxRequestCount: Int
+
+    public init(maxBodyLength: Int = (16 << 20) + 64, maxRequestCount: Int = 65536) {
+        precondition(maxBodyLength >= 40 && maxBodyLength <= Int(UInt32.max),
+                     "maxBodyLength must hold a HELLO and fit the header's u32")
+        precondition(maxRequestCount >= 1, "maxRequestCount must allow one offset")
+        self.maxBodyLength = maxBodyLength
+        self.maxRequestCount = maxRequestCount
+    }
+}
+
+extension FrameReader {
+    /// Reads and validates one frame. The checks run in the order the
+    /// fields arrive, and each rejects as soon as it can: a bad header is
+    /// refused before its body is read, a bad count before its payload.
+    ///
+    /// Consumes exactly the frame when it is valid. After an error the
+    /// stream's position is unknown, and the connection must be dropped.
+    ///
+    /// - Parameter geometry: The region's, once HELLO is exchanged; nil
+    ///   before, when only JOIN, HELLO, READY, COMPLETE, DONE and ERROR may
+    ///   arrive.
+    mutating func decodeFrame(geometry: Geometry?, limits: FrameLimits) throws(WireError) -> Frame {
+        beginFrame()
+        try prefetch(Wire.headerLength)
+        let bodyLength = Int(try read(UInt32.self))
+        let rawType = try read(UInt8.self)
+        guard try read(UInt8.self) == 0 else { throw .nonzeroReserved(field: "header flags byte") }
+        guard try read(UInt16.self) == 0 else { throw .nonzeroReserved(field: "header reserved field") }
+        guard let type = FrameType(rawValue: rawType) else { throw .unknownFrameType(rawType) }
+        guard bodyLength <= limits.maxBodyLength else {
+            throw .oversizedFrame(length: bodyLength, limit: limits.maxBodyLength)
+        }
+        setFrameLength(Wire.headerLength + bodyLength)
+
+        if type.needsGeometry && geometry == nil { throw .frameBeforeHandshake(type: rawType) }
+        if let fixed = type.fixedBodyLength, bodyLength != fixed {
+            throw .bodyLengthMismatch(type: rawType, expected: fixed, actual: bodyLength)
+        }
+        guard bodyLength >= type.minimumBodyLength else {
+            throw .bodyTooShort(type: rawType, minimum: type.minimumBodyLength, actual: bodyLength)
+        }
+        try prefetch(type.minimumBodyLength)
+
+        switch type {
+        case .join: return .join(try decodeJoin())
+        case .hello: return .hello(try decodeHello())
+        case .ready: return .ready
+        case .bitmap: return try decodeBitmap(bodyLength: bodyLength)
+        case .pages: return try decodePages(bodyLength: bodyLength, geometry: geometry!)
+        case .zero: return try decodeZero(geometry: geometry!)
+        case .request: return try decodeRequest(bodyLength: bodyLength, geometry: geometry!, limits: limits)
+        case .complete: return try decodeComplete(geometry: geometry)
+        case .done: return .done
+        case .error: return try decodeError(bodyLength: bodyLength)
+        }
+    }
+
+    // MARK: Bodies, in protocol order
+
+    private mutating func decodeMagicAndVersion() throws(WireError) {
+        let magic = try read(UInt32.self)
+        guard magic == Wire.magic else { throw .badMagic(magic) }
+        let version = try read(UInt16.self)
+        guard version == Wire.version else { throw .unsupportedVersion(version) }
+    }
+
+    private mutating func decodeJoin() throws(WireError) -> Join {
+        try decodeMagicAndVersion()
+        let rawLane = try read(UInt8.self)
+        guard let lane = Lane(rawValue: rawLane) else { throw .unknownLane(rawLane) }
+        guard try read(UInt8.self) == 0 else { throw .nonzeroReserved(field: "JOIN reserved byte") }
+        return Join(lane: lane, session: try read(UInt64.self))
+    }
+
+    private mutating func decodeHello() throws(WireError) -> Hello {
+        try decodeMagicAndVersion()
+        guard try read(UInt16.self) == 0 else { throw .nonzeroReserved(field: "HELLO reserved field after version") }
+        let pageSize = Int(try read(UInt32.self))
+        guard try read(UInt32.self) == 0 else { throw .nonzeroReserved(field: "HELLO reserved field after pageSize") }
+        let regionLength = try read(UInt64.self)
+        let features = Features(rawValue: try read(UInt64.self))
+        let session = try read(UInt64.self)
+        let geometry = try Geometry(pageSize: pageSize, regionLength: regionLength)
+        guard Features.known.isSuperset(of: features) else {
+            throw .unknownFeatures(features.subtracting(.known).rawValue)
+        }
+        return Hello(geometry: geometry, features: features, session: session)
+    }
+
+    private mutating func decodeBitmap(bodyLength: Int) throws(WireError) -> Frame {
+        let kind = try read(UInt8.self)
+        guard kind == Wire.skipBitmapKind else { throw .bitmapKindUnknown(kind) }
+        // The 7 reserved bytes: a u8, a u16 and a u32.
+        guard try read(UInt8.self) == 0, try read(UInt16.self) == 0, try read(UInt32.self) == 0 else {
+            throw .nonzeroReserved(field: "BITMAP reserved bytes")
+        }
+        let encodedLength = bodyLength - FrameType.bitmap.minimumBodyLength
+        guard encodedLength > 0 else { throw .emptyBitmap }
+        return .bitmap(kind: kind, encoded: try readBytes(encodedLength))
+    }
+
+    private mutating func decodePages(bodyLength: Int, geometry: Geometry) throws(WireError) -> Frame {
+        let rawOffset = try read(UInt64.self)
+        let count = Int(try read(UInt32.self))
+        let flags = try read(UInt32.self)
+        guard flags & ~PagesFlags.reply == 0 else { throw .nonzeroReserved(field: "PAGES flags other than bit 0") }
+        guard count > 0 else { throw .zeroCount }
+        // count < 2^32 and pageSize <= 2^21: the product cannot overflow.
+        let expected = FrameType.pages.minimumBodyLength + count * geometry.pageSize
+        guard bodyLength == expected else {
+            throw .bodyLengthMismatch(type: FrameType.pages.rawValue, expected: expected, actual: bodyLength)
+        }
+        let offset = try geometry.checkRange(offset: rawOffset, count: count)
+        try readPageData(count * geometry.pageSize)
+        return .pages(offset: offset, count: count, isReply: flags & PagesFlags.reply != 0)
+    }
+
+    private mutating func decodeZero(geometry: Geometry) throws(WireError) -> Frame {
+        let rawOffset = try read(UInt64.self)
+        let count = Int(try read(UInt32.self))
+        guard try read(UInt32.self) == 0 else { throw .nonzeroReserved(field: "ZERO reserved field") }
+        let offset = try geometry.checkRange(offset: rawOffset, count: count)
+        return .zero(offset: offset, count: count)
+    }
+
+    private mutating func decodeRequest(
+        bodyLength: Int, geometry: Geometry, limits: FrameLimits
+    ) throws(WireError) -> Frame {
+        let count = Int(try read(UInt32.self))
+        guard try read(UInt32.self) == 0 else { throw .nonzeroReserved(field: "REQUEST reserved field") }
+        guard count > 0 else { throw .zeroCount }
+        guard count <= limits.maxRequestCount else {
+            throw .tooManyOffsets(count: count, limit: limits.maxRequestCount)
+        }
+        let expected = FrameType.request.minimumBodyLength + 8 * count
+        guard bodyLength == expected else {
+            throw .bodyLengthMismatch(type: FrameType.request.rawValue, expected: expected, actual: bodyLength)
+        }
+        var offsets: [Int] = []
+        offsets.reserveCapacity(count)
+        for _ in 0..<count {
+            offsets.append(try geometry.checkPage(offset: try read(UInt64.self)))
+        }
+        return .request(offsets: offsets)
+    }
+
+    private mutating func decodeComplete(geometry: Geometry?) throws(WireError) -> Frame {
+        let pagesHeld = try read(UInt64.self)
+        // Without a geometry (a COMPLETE before HELLO) bound it by the
+        // largest region any geometry allows, so it always fits an Int.
+        let pageCount = geometry?.pageCount ?? Geometry.maxRegionLength / Geometry.pageSizes.lowerBound
+        guard pagesHeld <= UInt64(pageCount) else { throw .pagesHeldOutOfRange(pagesHeld: pagesHeld, pageCount: pageCount) }
+        return .complete(pagesHeld: Int(pagesHeld))
+    }
+
+    private mutating func decodeError(bodyLength: Int) throws(WireError) -> Frame {
+        let reasonLength = bodyLength - FrameType.error.minimumBodyLength
+        guard reasonLength <= Wire.maxReasonLength else { throw .reasonTooLong(reasonLength) }
+        let code = try read(UInt32.self)
+        guard let reason = String(validating: try readBytes(reasonLength), as: UTF8.self) else { throw .invalidUTF8 }
+        return .error(code: code, reason: reason)
+    }
+}
+
+/// Bits of the PAGES flags field.
+enum PagesFlags {
+    /// The frame answers a REQUEST.
+    static let reply: UInt32 = 1 << 0
+}

@@ -1,0 +1,160 @@
+import SystemPackage
+
+/// Buffered reading of frames from a stream socket.
+///
+/// Headers and small bodies come through a 256 KiB read buffer, so one
+/// `recv` typically brings in many frames. Large page data is received
+/// straight into a separate page-aligned buffer (`pages`), so it is neither
+/// copied nor bounced through the read buffer.
+///
+/// Keeps count of the current frame's bytes, so that end of stream becomes
+/// `connectionClosed` between frames and `truncated` inside one.
+struct FrameReader: ~Copyable {
+    /// Size of the read buffer.
+    static let bufferCapacity = 256 << 10
+    /// Page data at least this long bypasses the read buffer.
+    static let directReadThreshold = 64 << 10
+
+    private let socket: FileDescriptor
+    private var buffer: IOBuffer
+    /// Unread bytes are `buffer[readerIndex..<writerIndex]`.
+    private var readerIndex = 0
+    private var writerIndex = 0
+
+    /// The last PAGES frame's data is `pages[0..<pageDataCount]`.
+    private var pages = IOBuffer(capacity: 0)
+    private var pageDataCount = 0
+
+    /// Bytes of the current frame consumed so far, and its whole length
+    /// (the header's, until the header has been read).
+    private var frameConsumed = 0
+    private var frameLength = Wire.headerLength
+
+    init(socket: FileDescriptor) {
+        self.socket = socket
+        self.buffer = IOBuffer(capacity: Self.bufferCapacity)
+    }
+
+    /// The page data of the last frame, empty unless it was PAGES.
+    var pageData: UnsafeRawBufferPointer { pages.bytes(0..<pageDataCount) }
+
+    private var readable: Int { writerIndex - readerIndex }
+
+    // MARK: Frame accounting
+
+    /// Starts a frame: forgets the previous frame's page data.
+    mutating func beginFrame() {
+        frameConsumed = 0
+        frameLength = Wire.headerLength
+        pageDataCount = 0
+    }
+
+    /// Records the frame's full length once its header is known.
+    mutating func setFrameLength(_ length: Int) {
+        frameLength = length
+    }
+
+    /// The error for end of stream now: nothing of this frame received means
+    /// a clean close; anything means a cut.
+    private func endOfStream() -> WireError {
+        let received = frameConsumed + readable
+        return received == 0 ? .connectionClosed : .truncated(expected: frameLength, received: received)
+    }
+
+    // MARK: Reading
+
+    /// Makes `count` bytes readable from the buffer, receiving as needed.
+    ///
+    /// - Precondition: `count` fits the buffer; callers ask only for a
+    ///   header or a body's fixed fields.
+    mutating func prefetch(_ count: Int) throws(WireError) {
+        precondition(count <= buffer.capacity, "prefetch of \(count) bytes exceeds the read buffer")
+        while readable < count {
+            if buffer.capacity - readerIndex < count { compact() }
+            try fill()
+        }
+    }
+
+    /// Consumes a little-endian integer, receiving as needed.
+    mutating func read<Value: FixedWidthInteger>(_: Value.Type) throws(WireError) -> Value {
+        let size = MemoryLayout<Value>.size
+        try prefetch(size)
+        let value = buffer.load(Value.self, at: readerIndex)
+        consume(size)
+        return value
+    }
+
+    /// Consumes `count` bytes into a new array, receiving as needed.
+    ///
+    /// - Complexity: O(`count`); one `recv` per read buffer's worth.
+    mutating func readBytes(_ count: Int) throws(WireError) -> [UInt8] {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(count)
+        while bytes.count < count {
+            if readable == 0 { try fill() }
+            let chunk = min(readable, count - bytes.count)
+            buffer.append(readerIndex..<readerIndex + chunk, to: &bytes)
+            consume(chunk)
+        }
+        return bytes
+    }
+
+    /// Consumes `count` bytes of page data into the page buffer (grown as
+    /// needed), where `pageData` shows them.
+    ///
+    /// What the read buffer already holds is copied; a large remainder is
+    /// received directly with `MSG_WAITALL`, a small one through the read
+    /// buffer so that the frames behind it come in with the same `recv`.
+    mutating func readPageData(_ count: Int) throws(WireError) {
+        pages.reserve(discarding: count)
+        var filled = 0
+        while filled < count {
+            if readable > 0 {
+                let chunk = min(readable, count - filled)
+                buffer.copy(readerIndex..<readerIndex + chunk, to: &pages, at: filled)
+                consume(chunk)
+                filled += chunk
+            } else if count - filled >= Self.directReadThreshold {
+                let received = try pages.withWritableBytes(filled..<count) { bytes throws(WireError) in
+                    try SocketCalls.receive(socket, into: bytes, waitAll: true)
+                }
+                if received == 0 { throw endOfStream() }
+                frameConsumed += received
+                filled += received
+            } else {
+                try fill()
+            }
+        }
+        pageDataCount = count
+    }
+
+    // MARK: Buffer management
+
+    private mutating func consume(_ count: Int) {
+        readerIndex += count
+        frameConsumed += count
+        if readerIndex == writerIndex {
+            readerIndex = 0
+            writerIndex = 0
+        }
+    }
+
+    /// Moves the unread bytes to the front, to make room behind them.
+    private mutating func compact() {
+        buffer.moveToFront(readerIndex..<writerIndex)
+        writerIndex -= readerIndex
+        readerIndex = 0
+    }
+
+    /// One `recv` into the free space behind the unread bytes.
+    ///
+    /// - Throws: `connectionClosed` or `truncated` at end of stream.
+    private mutating func fill() throws(WireError) {
+        if writerIndex == buffer.capacity { compact() }
+        let received = try buffer.withWritableBytes(writerIndex..<buffer.capacity) { bytes throws(WireError) in
+            try SocketCalls.receive(socket, into: bytes)
+        }
+        if received == 0 { throw endOfStream() }
+        writerIndex += received
+    }
+}

@@ -1,0 +1,212 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Synchronization
+import SystemPackage
+
+/// One connection of a migration: frames in, frames out, every field checked.
+///
+/// Sending is thread-safe: an internal mutex holds each frame's bytes
+/// together on the stream, so any number of threads may send. Receiving is
+/// for one thread at a time (checked): `receive` reuses buffers, and
+/// `pageData` shows the last frame's data.
+///
+/// The first error a direction meets ends that direction: a stream cut or
+/// corrupted mid-frame has no next frame boundary to resume from, so later
+/// calls throw the same error again.
+///
+/// Owns its descriptor and closes it on deinit.
+public final class FramedSocket: @unchecked Sendable {
+    // @unchecked: `sendState` and `sharedGeometry` are behind mutexes;
+    // `reader` and `receiveFailure` are touched only inside `receive`, which
+    // `receiving` keeps to one thread at a time.
+
+    /// The socket, for `poll(2)` and socket options. Reading or writing it
+    /// directly would corrupt the framing.
+    public let descriptor: FileDescriptor
+
+    /// The bounds this side enforces on frames it receives and sends.
+    public let limits: FrameLimits
+
+    /// Whether the socket is TCP, where `TCP_NODELAY` applies.
+    private let isTCP: Bool
+
+    private struct SendState {
+        var encoder = FrameEncoder()
+        var failure: WireError?
+    }
+    private let sendState = Mutex(SendState())
+    private let sharedGeometry = Mutex<Geometry?>(nil)
+
+    private var reader: FrameReader
+    private var receiveFailure: WireError?
+    private let receiving = Atomic<Bool>(false)
+
+    /// Takes ownership of a connected stream socket (closed on deinit).
+    ///
+    /// - Parameter isTCP: Whether it is TCP, so `setNoDelay` has effect.
+    public init(adopting descriptor: FileDescriptor, isTCP: Bool = false, limits: FrameLimits = FrameLimits()) {
+        self.descriptor = descriptor
+        self.isTCP = isTCP
+        self.limits = limits
+        self.reader = FrameReader(socket: descriptor)
+    }
+
+    deinit { SocketCalls.close(descriptor) }
+
+    /// A connected pair of sockets (`socketpair(2)`, `AF_UNIX`,
+    /// `SOCK_STREAM`), for the two ends of a migration in one process.
+    public static func pair(limits: FrameLimits = FrameLimits()) throws(WireError) -> (FramedSocket, FramedSocket) {
+        let (first, second) = try SocketCalls.pair()
+        return (FramedSocket(adopting: first, limits: limits), FramedSocket(adopting: second, limits: limits))
+    }
+
+    /// The region's geometry, which PAGES, ZERO, REQUEST and BITMAP are
+    /// checked against; nil until the handshake. The source sets it before
+    /// sending HELLO, the destination after receiving HELLO (on both lanes).
+    public var geometry: Geometry? {
+        get { sharedGeometry.withLock { $0 } }
+        set { sharedGeometry.withLock { $0 = newValue } }
+    }
+
+    // MARK: Sending
+
+    /// Sends a control frame: every frame but PAGES, which `sendPages` sends.
+    ///
+    /// Encodes into a reused buffer and writes it with one `sendmsg(2)`
+    /// (BITMAP's encoded bytes as a second iovec, uncopied), looping on
+    /// partial writes.
+    ///
+    /// - Throws: What the receiver would throw for this frame (checked before
+    ///   anything is written, so the connection stays usable), or `.system`
+    ///   when `sendmsg` fails (after which every send throws it again).
+    /// - Precondition: `frame` is not `.pages`.
+    public func send(_ frame: Frame) throws(WireError) {
+        let geometry = self.geometry
+        try sendState.withLock { state throws(WireError) in
+            if let failure = state.failure { throw failure }
+            state.encoder.reset()
+            let payload = try frame.encode(into: &state.encoder, geometry: geometry, limits: limits)
+            let result = payload.withUnsafeBytes { Self.write(state.encoder.bytes, $0, to: descriptor) }
+            try Self.keep(result, asFailureIn: &state.failure)
+        }
+    }
+
+    /// Sends a PAGES frame: `count` pages from byte `offset` whose bytes are
+    /// `data`.
+    ///
+    /// The header and fields and the caller's data go out with one
+    /// `sendmsg(2)` of two iovecs, looping on partial writes, so page data is
+    /// never copied in user space.
+    ///
+    /// - Parameter isReply: The frame answers a REQUEST.
+    /// - Throws: What the receiver would throw (`frameBeforeHandshake`
+    ///   without a geometry, `zeroCount`, `offsetUnaligned`,
+    ///   `offsetOutOfRange`, `bodyLengthMismatch` when `data.count` is not
+    ///   `count * pageSize`, `oversizedFrame`), or `.system` from `sendmsg`.
+    public func sendPages(offset: Int, count: Int, isReply: Bool, data: UnsafeRawBufferPointer) throws(WireError) {
+        let geometry = self.geometry
+        try sendState.withLock { state throws(WireError) in
+            if let failure = state.failure { throw failure }
+            state.encoder.reset()
+            try state.encoder.appendPagesHead(offset: offset, count: count, isReply: isReply,
+                                              dataLength: data.count, geometry: geometry, limits: limits)
+            try Self.keep(Self.write(state.encoder.bytes, data, to: descriptor), asFailureIn: &state.failure)
+        }
+    }
+
+    /// `sendAll` of the encoded head and the caller's bytes.
+    private static func write(
+        _ head: [UInt8], _ tail: UnsafeRawBufferPointer, to socket: FileDescriptor
+    ) -> Result<Void, WireError> {
+        head.withUnsafeBytes { head in
+            Result { () throws(WireError) in try SocketCalls.sendAll(socket, head, tail) }
+        }
+    }
+
+    /// Keeps a failed write as the error every later send throws: part of a
+    /// frame may be on the stream, and nothing sent after it could be framed.
+    private static func keep(_ result: Result<Void, WireError>, asFailureIn failure: inout WireError?) throws(WireError) {
+        if case .failure(let error) = result {
+            failure = error
+            throw error
+        }
+    }
+
+    // MARK: Receiving
+
+    /// Receives one frame and checks every field against `geometry` and
+    /// `limits`.
+    ///
+    /// Blocks until a whole frame has arrived. For PAGES the data is in
+    /// `pageData` until the next call.
+    ///
+    /// - Throws: `.remote` for an ERROR frame; `.connectionClosed` at end of
+    ///   stream between frames; `.truncated` inside one; the case naming the
+    ///   first field that breaks the protocol; `.system` when `recv` fails.
+    ///   Later calls throw the same error again.
+    /// - Precondition: No other thread is in `receive` on this socket.
+    /// - Complexity: O(body length); typically one `recv` for many small
+    ///   frames, and one `recv` into `pageData` for a large PAGES body.
+    public func receive() throws(WireError) -> Frame {
+        let (exchanged, _) = receiving.compareExchange(expected: false, desired: true, ordering: .acquiring)
+        precondition(exchanged, "FramedSocket.receive called from two threads at once")
+        defer { receiving.store(false, ordering: .releasing) }
+
+        if let receiveFailure { throw receiveFailure }
+        do throws(WireError) {
+            let frame = try reader.decodeFrame(geometry: geometry, limits: limits)
+            if case .error(let code, let reason) = frame { throw WireError.remote(code: code, reason: reason) }
+            return frame
+        } catch {
+            receiveFailure = error
+            throw error
+        }
+    }
+
+    /// The data of the PAGES frame `receive` last returned, page-aligned;
+    /// empty after any other frame. Valid until the next `receive`, and only
+    /// on the receiving thread.
+    public var pageData: UnsafeRawBufferPointer { reader.pageData }
+
+    // MARK: Connection
+
+    /// Shuts the connection down in both directions (`shutdown(2)`,
+    /// `SHUT_RDWR`): a thread blocked in `receive` on another thread returns
+    /// with `connectionClosed` or `truncated`, and the peer sees end of
+    /// stream. The descriptor stays open until deinit.
+    public func shutdown() {
+        SocketCalls.shutdown(descriptor)
+    }
+
+    /// Turns off Nagle's algorithm (`setsockopt(TCP_NODELAY)`), so a small
+    /// frame leaves at once; the urgent lane wants this. No effect on Unix
+    /// sockets, which have no such delay.
+    public func setNoDelay() throws(WireError) {
+        guard isTCP else { return }
+        try SocketCalls.setOption(descriptor, level: Int32(IPPROTO_TCP), option: TCP_NODELAY, value: 1,
+                                  name: "TCP_NODELAY")
+    }
+
+    /// Sets the kernel's send and receive buffers (`SO_SNDBUF`, `SO_RCVBUF`)
+    /// to `bytes` each; the bulk lane wants them large. The kernel caps the
+    /// value at `net.core.wmem_max` / `rmem_max`.
+    public func setBufferSizes(_ bytes: Int) throws(WireError) {
+        let value = Int32(clamping: bytes)
+        try SocketCalls.setOption(descriptor, level: SOL_SOCKET, option: SO_SNDBUF, value: value, name: "SO_SNDBUF")
+        try SocketCalls.setOption(descriptor, level: SOL_SOCKET, option: SO_RCVBUF, value: value, name: "SO_RCVBUF")
+    }
+
+    /// Tunes the socket for `lane`: `setNoDelay` for urgent,
+    /// `setBufferSizes(bulkBufferSize)` for bulk. `connect` does this itself;
+    /// an accepting side calls it once JOIN has said which lane it is.
+    public func configure(for lane: Lane) throws(WireError) {
+        switch lane {
+        case .urgent: try setNoDelay()
+        case .bulk: try setBufferSizes(Self.bulkBufferSize)
+        }
+    }
+
+    /// The kernel buffer size asked for on bulk-lane sockets: 4 MiB.
+    public static let bulkBufferSize = 4 << 20
+}

@@ -1,0 +1,92 @@
+import ArgumentParser
+import Foundation
+import Logging
+import PostcopyDest
+import PostcopyWire
+import UFFDCore
+
+struct DestCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "dest",
+        abstract: "Receive a region from a source.",
+        discussion: """
+            Connects, maps an empty region of the source's size, registers it with \
+            userfaultfd and is running at once. Skipped pages are zero-mapped locally; the \
+            rest arrive as requested or streamed. With --save the region is written out \
+            once complete.
+            """)
+
+    @Option(name: .long, help: "The source's address: HOST:PORT, [IPv6]:PORT, or unix:/PATH.")
+    var connect: String
+
+    @Option(name: .long, help: "Write the region to this file when complete.")
+    var save: String?
+
+    @Option(name: .long, help: "Seconds to keep trying to reach the source.")
+    var timeout = 60
+
+    @Flag(name: .customLong("no-eager-zero"), help: "Zero-fill skipped pages only when touched, not as soon as the bitmap arrives.")
+    var noEagerZero = false
+
+    @Flag(name: .long, help: "Print the report as JSON on stdout.")
+    var json = false
+
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
+    var logLevel: Logger.Level = .info
+
+    func run() throws {
+        let logger = makeLogger("postcopy.dest", level: logLevel)
+        do {
+            var configuration = PostcopyDestination.Configuration()
+            configuration.connectTimeout = .seconds(timeout)
+            configuration.eagerZeroMap = !noEagerZero
+            let destination = try PostcopyDestination.connect(to: Endpoint(parsing: connect), configuration: configuration)
+            logger.info("running on \(destination.region.length) bytes at \(destination.region)")
+            let report = try DestCommand.waitShowingProgress(destination)
+            if let save {
+                try writeFile(save, contentsOf: UnsafeRawBufferPointer(start: UnsafeRawPointer(bitPattern: destination.region.start),
+                                                                       count: destination.region.length))
+                logger.info("saved the region to \(save)")
+            }
+            print(json ? try jsonString(report) : DestCommand.describe(report))
+        } catch {
+            logger.error("\(error)")
+            throw ExitStatus.migrationFailed
+        }
+    }
+
+    /// Waits for completion while a progress line (on a terminal) counts pages held.
+    static func waitShowingProgress(_ destination: PostcopyDestination) throws -> DestinationReport {
+        let progress = ProgressLine()
+        let watcher = DedicatedThread(name: "progress") {
+            while true {
+                let (held, total) = destination.progress
+                progress.update("receiving", done: held, total: total)
+                if held >= total { break }
+                usleep(50_000)
+            }
+        }
+        defer {
+            watcher.join()
+            progress.finish()
+        }
+        return try destination.waitForCompletion()
+    }
+
+    static func describe(_ report: DestinationReport) -> String {
+        table([
+            ["pages", "\(report.pageCount)"],
+            ["zero-mapped locally (bitmap)", "\(report.pagesZeroMappedEagerly)"],
+            ["zero-mapped on fault", "\(report.pagesZeroedOnFault)"],
+            ["requested", "\(report.pagesRequested)"],
+            ["streamed", "\(report.pagesStreamed)"],
+            ["ZERO replies", "\(report.zeroReplies)"],
+            ["duplicates (EEXIST)", "\(report.duplicatePages)"],
+            ["bytes received", "\(report.bytesReceived)"],
+            ["local faults p50/p99 us", String(format: "%.1f / %.1f", report.localZeroLatencyMicroseconds.p50, report.localZeroLatencyMicroseconds.p99)],
+            ["remote faults p50/p99 us", String(format: "%.1f / %.1f", report.remoteLatencyMicroseconds.p50, report.remoteLatencyMicroseconds.p99)],
+            ["switchover ms", String(format: "%.3f", report.switchoverSeconds * 1000)],
+            ["total s", String(format: "%.3f", report.totalSeconds)],
+        ])
+    }
+}

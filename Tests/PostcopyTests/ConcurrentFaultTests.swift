@@ -1,0 +1,37 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import PostcopyDest
+import PostcopySource
+import PostcopyWire
+import Synchronization
+import Testing
+import UFFDCore
+
+@Suite("Many destination threads faulting while pages stream in")
+struct ConcurrentFaultTests {
+    @Test("16 threads fault on shared and on their own pages of a 64 MiB region; every page ends correct",
+          arguments: [Endpoint.tcp(host: "127.0.0.1", port: 0), Endpoint.unix(path: "/tmp/postcopy-test-\(getpid()).sock")])
+    func manyThreads(endpoint: Endpoint) throws {
+        let pages = 16384
+        let region = try TestRegion(pages: pages, free: [1000..<3000, 8000..<9000], untouched: Set(12000..<12100),
+                                    zero: Set(stride(from: 5000, to: 5400, by: 2)))
+        var configuration = PostcopySource.Configuration()
+        configuration.streamBatchPages = 16  // small frames: requests interleave with the stream
+        let source = try ServingSource(region, endpoint: endpoint, configuration: configuration)
+        let destination = try PostcopyDestination.connect(to: source.endpoint)
+        let shared = [0, 1, 2, 4095, 9999, 16383]
+        let lists = (0..<16).map { thread in
+            shared + stride(from: pages - 1 - thread, to: 0, by: -97).map { $0 }  // from the far end, against the stream
+        }
+        touchPages(destination.region, lists)
+        let report = try destination.waitForCompletion()
+        let sourceReport = try source.finish()
+        #expect(report.faultsRemote + report.faultsZeroLocal + report.faultsAlreadyHeld > 0)
+        #expect(report.pagesRequested <= sourceReport.dataPages + sourceReport.zeroReplies)
+        #expect(sourceReport.pagesSent == sourceReport.dataPages)
+        var wrong = 0
+        for page in 0..<pages where !region.matches(destination.region, page: page) { wrong += 1 }
+        #expect(wrong == 0)
+    }
+}

@@ -1,0 +1,244 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import PostcopyDest
+import PostcopySource
+import PostcopyWire
+import Synchronization
+import Testing
+import UFFDCore
+
+/// A scripted peer speaking the wire protocol to a real source or destination.
+enum Peer {
+    /// Connects to a source as a destination would, up to READY.
+    static func joinSource(_ endpoint: Endpoint) throws -> (urgent: FramedSocket, bulk: FramedSocket, geometry: Geometry) {
+        let urgent = try FramedSocket.connect(to: endpoint, lane: .urgent, timeout: .seconds(10))
+        try urgent.send(.join(Join(lane: .urgent, session: 0)))
+        guard case .hello(let hello) = try urgent.receive() else { throw PeerError.script("expected HELLO") }
+        urgent.geometry = hello.geometry
+        let bulk = try FramedSocket.connect(to: endpoint, lane: .bulk, timeout: .seconds(10))
+        bulk.geometry = hello.geometry
+        try bulk.send(.join(Join(lane: .bulk, session: hello.session)))
+        try urgent.send(.ready)
+        return (urgent, bulk, hello.geometry)
+    }
+
+    /// Accepts a destination as a source would, up to READY.
+    static func acceptDestination(_ listener: Listener, geometry: Geometry) throws -> (urgent: FramedSocket, bulk: FramedSocket) {
+        let urgent = try listener.accept()
+        guard case .join = try urgent.receive() else { throw PeerError.script("expected JOIN") }
+        urgent.geometry = geometry
+        try urgent.send(.hello(Hello(geometry: geometry, features: [.skipBitmap, .zeroReplies], session: 7)))
+        let bulk = try listener.accept()
+        guard case .join(let join) = try bulk.receive(), join.session == 7 else { throw PeerError.script("expected bulk JOIN") }
+        bulk.geometry = geometry
+        guard case .ready = try urgent.receive() else { throw PeerError.script("expected READY") }
+        return (urgent, bulk)
+    }
+
+    /// Writes raw bytes, bypassing the encoder: frames no encoder would make.
+    static func writeRaw(_ socket: FramedSocket, _ bytes: [UInt8]) {
+        let written = bytes.withUnsafeBytes { send(socket.descriptor.rawValue, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        #expect(written == bytes.count)
+    }
+
+    /// A frame header: body length, type, zero flags and reserved.
+    static func header(bodyLength: Int, type: UInt8) -> [UInt8] {
+        le(UInt32(bodyLength)) + [type, 0, 0, 0]
+    }
+
+    /// Reads frames until the peer's ERROR arrives; its reason, or nil if
+    /// the connection ended another way.
+    static func errorReason(_ socket: FramedSocket) -> String? {
+        while true {
+            do {
+                _ = try socket.receive()
+            } catch {
+                if case .remote(_, let reason) = error { return reason }
+                return nil
+            }
+        }
+    }
+
+    static func le<T: FixedWidthInteger>(_ value: T) -> [UInt8] {
+        withUnsafeBytes(of: value.littleEndian) { Array($0) }
+    }
+}
+
+enum PeerError: Error { case script(String) }
+
+/// A peer script running on its own thread, with its outcome kept for the test.
+final class PeerThread: Sendable {
+    private let thread: DedicatedThread
+    private let box = Box()
+    private final class Box: Sendable { let failure = Mutex<String?>(nil) }
+
+    init(_ script: @escaping @Sendable () throws -> Void) {
+        let box = self.box
+        thread = DedicatedThread(name: "peer") {
+            do { try script() } catch { box.failure.withLock { $0 = "\(error)" } }
+        }
+    }
+
+    /// Joins; returns the script's error, if any.
+    func finish() -> String? {
+        thread.join()
+        return box.failure.withLock { $0 }
+    }
+}
+
+@Suite("The sides against a scripted peer: ZERO replies, completion, EEXIST, malformed frames")
+struct ProtocolPeerTests {
+    @Test("the source answers a request for a skipped page with ZERO and for a data page with its bytes")
+    func sourceAnswersRequests() throws {
+        let region = try TestRegion(pages: 64, free: [10..<20])
+        let source = try ServingSource(region)
+        let (urgent, bulk, geometry) = try Peer.joinSource(source.endpoint)
+        let pageSize = geometry.pageSize
+        try urgent.send(.request(offsets: [12 * pageSize, 30 * pageSize]))
+        var zeroReply = false, dataReply = false
+        while !(zeroReply && dataReply) {
+            switch try urgent.receive() {
+            case .zero(let offset, let count):
+                #expect(offset == 12 * pageSize && count == 1)
+                zeroReply = true
+            case .pages(let offset, let count, let isReply):
+                #expect(offset == 30 * pageSize && count == 1 && isReply)
+                #expect(memcmp(urgent.pageData.baseAddress!, region.mapping.page(30), pageSize) == 0)
+                dataReply = true
+            case .bitmap: continue
+            case let other: Issue.record("unexpected \(other)")
+            }
+        }
+        // Drain the stream, then complete.
+        var streamed = Set<Int>([30])
+        while streamed.count < 54 {
+            guard case .pages(let offset, let count, _) = try bulk.receive() else { continue }
+            for page in (offset / pageSize)..<(offset / pageSize + count) { streamed.insert(page) }
+        }
+        #expect(streamed.isDisjoint(with: 10..<20))
+        try urgent.send(.complete(pagesHeld: 64))
+        guard case .done = try urgent.receive() else { Issue.record("expected DONE"); return }
+        let report = try source.finish()
+        #expect(report.zeroReplies == 1)
+        #expect(report.pagesRequested == 1)
+    }
+
+    @Test("the source does not exit before COMPLETE, even with nothing left to send")
+    func sourceWaitsForComplete() throws {
+        let region = try TestRegion(pages: 32)
+        let source = try ServingSource(region)
+        let (urgent, bulk, geometry) = try Peer.joinSource(source.endpoint)
+        var received = 0
+        while received < 32 {
+            if case .pages(_, let count, _) = try bulk.receive() { received += count }
+        }
+        usleep(300_000)  // the stream is long done; the source must still be waiting
+        #expect(!source.hasFinished)
+        try urgent.send(.complete(pagesHeld: geometry.pageCount))
+        var frame = try urgent.receive()
+        if case .bitmap = frame { frame = try urgent.receive() }
+        guard case .done = frame else { Issue.record("expected DONE, got \(frame)"); return }
+        #expect(try source.finish().pagesStreamed == 32)
+    }
+
+    @Test("a COMPLETE before every page was sent is refused, and the destination is told why")
+    func completeTooEarly() throws {
+        let region = try TestRegion(pages: 20_000)
+        var configuration = PostcopySource.Configuration()
+        configuration.streamBatchPages = 1
+        let source = try ServingSource(region, configuration: configuration)
+        let (urgent, _, geometry) = try Peer.joinSource(source.endpoint)
+        try urgent.send(.complete(pagesHeld: geometry.pageCount))
+        #expect(throws: SourceError.self) { try source.finish() }
+        let reason = Peer.errorReason(urgent)  // after the bitmap
+        #expect(reason?.contains("never sent") == true, "\(String(describing: reason))")
+    }
+
+    @Test("a page both streamed and requested is placed once; the second copy is EEXIST")
+    func duplicatePlacement() throws {
+        let pages = 8
+        let geometry = try Geometry(pageSize: SystemPage.size, pageCount: pages)
+        let listener = try Listener(endpoint: .tcp(host: "127.0.0.1", port: 0))
+        let content = UnsafeMutableRawPointer.allocate(byteCount: pages * SystemPage.size, alignment: SystemPage.size)
+        defer { content.deallocate() }
+        for page in 0..<pages { content.advanced(by: page * SystemPage.size).initializeMemory(as: UInt8.self, repeating: UInt8(page + 1), count: SystemPage.size) }
+        let data = UnsafeRawBufferPointer(start: content, count: pages * SystemPage.size)
+        nonisolated(unsafe) let shared = data
+        let peer = PeerThread {
+            let (urgent, bulk) = try Peer.acceptDestination(listener, geometry: geometry)
+            guard case .request(let offsets) = try urgent.receive(), offsets == [3 * SystemPage.size] else {
+                throw PeerError.script("expected a request for page 3")
+            }
+            let page3 = UnsafeRawBufferPointer(rebasing: shared[(3 * SystemPage.size)..<(4 * SystemPage.size)])
+            try bulk.sendPages(offset: 3 * SystemPage.size, count: 1, isReply: false, data: page3)
+            try urgent.sendPages(offset: 3 * SystemPage.size, count: 1, isReply: true, data: page3)
+            try bulk.sendPages(offset: 0, count: pages, isReply: false, data: shared)
+            guard case .complete(let held) = try urgent.receive(), held == pages else { throw PeerError.script("expected COMPLETE") }
+            try urgent.send(.done)
+        }
+        let destination = try PostcopyDestination.connect(to: listener.endpoint)
+        touchPages(destination.region, [[3]])
+        let report = try destination.waitForCompletion()
+        #expect(peer.finish() == nil)
+        #expect(report.pagesRequested == 1)
+        // Page 3 arrived three times (streamed, as the reply, in the full run):
+        // placed once, EEXIST twice. Every other page arrived once.
+        #expect(report.duplicatePages == 2)
+        for page in 0..<pages {
+            let bytes = UnsafeRawBufferPointer(start: UnsafeRawPointer(bitPattern: destination.region.start + UInt(page * SystemPage.size)),
+                                               count: SystemPage.size)
+            #expect(bytes.allSatisfy { $0 == UInt8(page + 1) }, "page \(page)")
+        }
+    }
+
+    @Test("a PAGES frame outside the region ends the destination with offsetOutOfRange and tells the source")
+    func destinationRejectsOutOfRangePages() throws {
+        let geometry = try Geometry(pageSize: SystemPage.size, pageCount: 4)
+        let listener = try Listener(endpoint: .tcp(host: "127.0.0.1", port: 0))
+        let peerSaw = Mutex<String?>(nil)
+        let peer = PeerThread {
+            let (urgent, bulk) = try Peer.acceptDestination(listener, geometry: geometry)
+            // offset 4 pages: just past the end of a 4-page region.
+            let body = Peer.le(UInt64(4 * SystemPage.size)) + Peer.le(UInt32(1)) + Peer.le(UInt32(0))
+                + [UInt8](repeating: 0xAB, count: SystemPage.size)
+            Peer.writeRaw(bulk, Peer.header(bodyLength: body.count, type: 5) + body)
+            let reason = Peer.errorReason(urgent)
+            peerSaw.withLock { $0 = reason }
+        }
+        let destination = try PostcopyDestination.connect(to: listener.endpoint)
+        #expect(throws: WireError.offsetOutOfRange(offset: UInt64(4 * SystemPage.size), count: 1, regionLength: 4 * SystemPage.size)) {
+            try destination.waitForCompletion()
+        }
+        _ = peer.finish()
+        #expect(peerSaw.withLock { $0 }?.contains("offset") == true)
+    }
+
+    @Test("an unaligned REQUEST ends the source with offsetUnaligned and tells the destination")
+    func sourceRejectsUnalignedRequest() throws {
+        let region = try TestRegion(pages: 16)
+        let source = try ServingSource(region)
+        let (urgent, _, _) = try Peer.joinSource(source.endpoint)
+        let body = Peer.le(UInt32(1)) + Peer.le(UInt32(0)) + Peer.le(UInt64(100))
+        Peer.writeRaw(urgent, Peer.header(bodyLength: body.count, type: 7) + body)
+        #expect(throws: WireError.offsetUnaligned(offset: 100, pageSize: SystemPage.size)) { try source.finish() }
+        let reason = Peer.errorReason(urgent)
+        #expect(reason?.contains("100") == true, "\(String(describing: reason))")
+    }
+
+    @Test("a HELLO with a bad magic number fails the destination's connect with badMagic")
+    func badMagic() throws {
+        let listener = try Listener(endpoint: .tcp(host: "127.0.0.1", port: 0))
+        let peer = PeerThread {
+            let urgent = try listener.accept()
+            _ = try urgent.receive()
+            var body = Peer.le(UInt32(0xDEAD_BEEF)) + Peer.le(Wire.version) + Peer.le(UInt16(0))
+            body += Peer.le(UInt32(SystemPage.size)) + Peer.le(UInt32(0)) + Peer.le(UInt64(SystemPage.size * 4))
+            body += Peer.le(UInt64(0)) + Peer.le(UInt64(1))
+            Peer.writeRaw(urgent, Peer.header(bodyLength: body.count, type: 2) + body)
+            _ = try? urgent.receive()
+        }
+        #expect(throws: WireError.badMagic(0xDEAD_BEEF)) { _ = try PostcopyDestination.connect(to: listener.endpoint) }
+        _ = peer.finish()
+    }
+}

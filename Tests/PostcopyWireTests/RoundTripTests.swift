@@ -1,0 +1,126 @@
+import PostcopyWire
+import Testing
+
+@Suite("Round trips over a socketpair")
+struct RoundTripTests {
+    @Test("Every control frame arrives as sent, in order; ERROR arrives as WireError.remote")
+    func everyControlFrame() throws {
+        let (source, destination) = try FramedSocket.pair()
+        let geometry = try Geometry(pageSize: 4096, pageCount: 4096)
+        let hello = Hello(geometry: geometry, features: [.skipBitmap, .zeroReplies], session: 0xFEED_FACE_CAFE_BEEF)
+        let offsets = (0..<1000).map { ($0 * 7 % 4096) * 4096 }
+        let frames: [Frame] = [
+            .join(Join(lane: .bulk, session: 0xFEED_FACE_CAFE_BEEF)),
+            .hello(hello),
+            .ready,
+            .bitmap(kind: Wire.skipBitmapKind, encoded: pattern(tag: 1, count: 3000)),
+            .zero(offset: 4095 * 4096, count: 1),
+            .request(offsets: offsets),
+            .complete(pagesHeld: 4096),
+            .done,
+        ]
+        source.geometry = geometry
+        let sender = Worker {
+            for frame in frames { try source.send(frame) }
+            try source.send(.error(code: WireErrorCode.geometryMismatch.rawValue, reason: "région différente"))
+        }
+
+        #expect(try destination.receive() == frames[0])
+        #expect(try destination.receive() == .hello(hello))
+        #expect(destination.geometry == nil)
+        destination.geometry = hello.geometry
+        for expected in frames.dropFirst(2) {
+            let received = try destination.receive()
+            #expect(received == expected)
+            #expect(destination.pageData.isEmpty)
+        }
+        #expect(throws: WireError.remote(code: 3, reason: "région différente")) { try destination.receive() }
+        try sender.join()
+    }
+
+    @Test("PAGES of 1 and 64 pages arrive byte for byte in a page-aligned buffer", arguments: [1, 64])
+    func pages(count: Int) throws {
+        let (source, destination) = try FramedSocket.pair()
+        let geometry = try Geometry(pageSize: 4096, pageCount: 256)
+        source.geometry = geometry
+        destination.geometry = geometry
+        let data = pattern(tag: count, count: count * 4096)
+        let offset = (256 - count) * 4096
+        let sender = Worker {
+            try data.withUnsafeBytes { try source.sendPages(offset: offset, count: count, isReply: count == 1, data: $0) }
+            try source.send(.done)
+        }
+
+        #expect(try destination.receive() == .pages(offset: offset, count: count, isReply: count == 1))
+        #expect(Array(destination.pageData) == data)
+        #expect(Int(bitPattern: destination.pageData.baseAddress) % 4096 == 0)
+        #expect(try destination.receive() == .done)
+        #expect(destination.pageData.isEmpty)
+        try sender.join()
+    }
+
+    @Test("The largest PAGES frame (eight 2 MiB pages, 16 MiB + 16 bytes) passes the default limit")
+    func largestPages() throws {
+        let (source, destination) = try FramedSocket.pair()
+        let geometry = try Geometry(pageSize: 2 << 20, pageCount: 16)
+        source.geometry = geometry
+        destination.geometry = geometry
+        let data = pattern(tag: 9, count: 8 * geometry.pageSize)
+        let sender = Worker {
+            try data.withUnsafeBytes { try source.sendPages(offset: 8 * geometry.pageSize, count: 8, isReply: false, data: $0) }
+            try data.withUnsafeBytes { try source.sendPages(offset: 0, count: 1, isReply: true, data: UnsafeRawBufferPointer(rebasing: $0[0..<geometry.pageSize])) }
+        }
+        #expect(try destination.receive() == .pages(offset: 8 * geometry.pageSize, count: 8, isReply: false))
+        #expect(destination.pageData.elementsEqual(data))
+        #expect(try destination.receive() == .pages(offset: 0, count: 1, isReply: true))
+        #expect(destination.pageData.elementsEqual(data[0..<geometry.pageSize]))
+        try sender.join()
+    }
+
+    @Test("Many small frames interleaved with PAGES stay in order through the read buffer")
+    func mixedStream() throws {
+        let (source, destination) = try FramedSocket.pair()
+        source.geometry = smallGeometry
+        destination.geometry = smallGeometry
+        let sender = Worker {
+            for index in 0..<2000 {
+                if index % 3 == 0 {
+                    let count = index % 16 + 1
+                    let data = pattern(tag: index, count: count * 4096)
+                    try data.withUnsafeBytes { try source.sendPages(offset: 0, count: count, isReply: false, data: $0) }
+                } else {
+                    try source.send(.zero(offset: (index % 64) * 4096, count: 1))
+                }
+            }
+        }
+        for index in 0..<2000 {
+            if index % 3 == 0 {
+                let count = index % 16 + 1
+                #expect(try destination.receive() == .pages(offset: 0, count: count, isReply: false))
+                #expect(Array(destination.pageData) == pattern(tag: index, count: count * 4096))
+            } else {
+                #expect(try destination.receive() == .zero(offset: (index % 64) * 4096, count: 1))
+            }
+        }
+        try sender.join()
+    }
+
+    @Test("The encoder writes exactly the documented bytes")
+    func exactBytes() throws {
+        let hello = Hello(geometry: smallGeometry, features: [.skipBitmap], session: 0x0102_0304_0506_0708)
+        #expect(try wireBytes(geometry: nil) { try $0.send(.hello(hello)) } ==
+                frame(2, helloBody(regionLength: 64 * 4096, features: 1, session: 0x0102_0304_0506_0708)))
+        #expect(try wireBytes(geometry: nil) { try $0.send(.join(Join(lane: .bulk, session: 9))) } ==
+                frame(1, joinBody(lane: 1, session: 9)))
+        #expect(try wireBytes(geometry: smallGeometry) { try $0.send(.request(offsets: [4096, 0])) } ==
+                frame(7, requestBody(count: 2, offsets: [4096, 0])))
+        let data = pattern(tag: 3, count: 4096)
+        #expect(try wireBytes(geometry: smallGeometry) { socket in
+            try data.withUnsafeBytes { try socket.sendPages(offset: 8192, count: 1, isReply: true, data: $0) }
+        } == frame(5, pagesHead(offset: 8192, count: 1, flags: 1) + data))
+        #expect(Array(try wireBytes(geometry: nil) { try $0.send(.ready) }) == [0, 0, 0, 0, 3, 0, 0, 0])
+        // "CPCY" in memory order.
+        #expect(Array(try wireBytes(geometry: nil) { try $0.send(.join(Join(lane: .urgent, session: 0))) }[8..<12])
+                == Array("CPCY".utf8))
+    }
+}
