@@ -54,7 +54,12 @@ public struct DestinationReport: Sendable, Codable, Equatable {
     public var zeroReplies: Int
     /// Pages that arrived after another path had placed them (EEXIST).
     public var duplicatePages: Int
+    /// Page data received.
     public var bytesReceived: Int
+    /// Everything read from and written to both lanes' sockets: headers,
+    /// fields, bitmap, requests and page data.
+    public var wireBytesReceived: Int
+    public var wireBytesSent: Int
     /// Faults resolved locally (the page was skipped), remotely (requested),
     /// and faults on pages placed meanwhile.
     public var faultsZeroLocal: Int

@@ -205,6 +205,8 @@ public final class PostcopyDestination: Sendable {
             zeroReplies: statistics.zeroReplies.load(ordering: .relaxed),
             duplicatePages: statistics.duplicatePages.load(ordering: .relaxed),
             bytesReceived: statistics.bytesReceived.load(ordering: .relaxed),
+            wireBytesReceived: urgent.bytesReceived + bulk.bytesReceived,
+            wireBytesSent: urgent.bytesSent + bulk.bytesSent,
             faultsZeroLocal: statistics.faultsZeroLocal.load(ordering: .relaxed),
             faultsRemote: statistics.faultsRemote.load(ordering: .relaxed),
             faultsAlreadyHeld: statistics.faultsAlreadyHeld.load(ordering: .relaxed),

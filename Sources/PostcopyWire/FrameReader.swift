@@ -29,6 +29,8 @@ struct FrameReader: ~Copyable {
     /// (the header's, until the header has been read).
     private var frameConsumed = 0
     private var frameLength = Wire.headerLength
+    /// Bytes taken off the socket so far, for statistics.
+    private(set) var bytesReceived = 0
 
     init(socket: FileDescriptor) {
         self.socket = socket
@@ -119,6 +121,7 @@ struct FrameReader: ~Copyable {
                     try SocketCalls.receive(socket, into: bytes, waitAll: true)
                 }
                 if received == 0 { throw endOfStream() }
+                bytesReceived += received
                 frameConsumed += received
                 filled += received
             } else {
@@ -155,6 +158,7 @@ struct FrameReader: ~Copyable {
             try SocketCalls.receive(socket, into: bytes)
         }
         if received == 0 { throw endOfStream() }
+        bytesReceived += received
         writerIndex += received
     }
 }

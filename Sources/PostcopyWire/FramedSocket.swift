@@ -41,6 +41,13 @@ public final class FramedSocket: @unchecked Sendable {
     private var reader: FrameReader
     private var receiveFailure: WireError?
     private let receiving = Atomic<Bool>(false)
+    private let sentBytes = Atomic<Int>(0)
+    private let receivedBytes = Atomic<Int>(0)
+
+    /// Bytes written to the socket: frame headers, fields and page data.
+    public var bytesSent: Int { sentBytes.load(ordering: .relaxed) }
+    /// Bytes read from the socket (including any not yet decoded).
+    public var bytesReceived: Int { receivedBytes.load(ordering: .relaxed) }
 
     /// Takes ownership of a connected stream socket (closed on deinit).
     ///
@@ -89,6 +96,7 @@ public final class FramedSocket: @unchecked Sendable {
             let payload = try frame.encode(into: &state.encoder, geometry: geometry, limits: limits)
             let result = payload.withUnsafeBytes { Self.write(state.encoder.bytes, $0, to: descriptor) }
             try Self.keep(result, asFailureIn: &state.failure)
+            sentBytes.add(state.encoder.bytes.count + payload.count, ordering: .relaxed)
         }
     }
 
@@ -112,6 +120,7 @@ public final class FramedSocket: @unchecked Sendable {
             try state.encoder.appendPagesHead(offset: offset, count: count, isReply: isReply,
                                               dataLength: data.count, geometry: geometry, limits: limits)
             try Self.keep(Self.write(state.encoder.bytes, data, to: descriptor), asFailureIn: &state.failure)
+            sentBytes.add(state.encoder.bytes.count + data.count, ordering: .relaxed)
         }
     }
 
@@ -154,6 +163,7 @@ public final class FramedSocket: @unchecked Sendable {
         defer { receiving.store(false, ordering: .releasing) }
 
         if let receiveFailure { throw receiveFailure }
+        defer { receivedBytes.store(reader.bytesReceived, ordering: .relaxed) }
         do throws(WireError) {
             let frame = try reader.decodeFrame(geometry: geometry, limits: limits)
             if case .error(let code, let reason) = frame { throw WireError.remote(code: code, reason: reason) }

@@ -88,6 +88,15 @@ struct DemoDestCommand: ParsableCommand {
     }
 }
 
+/// Reads the first word of a page and, if `write`, stores it back: a real
+/// load and store even in a release build, where a store of the value just
+/// loaded would otherwise be removed as a no-op (and no fault would happen).
+@inline(never) @_optimize(none)
+func touch(_ address: UnsafeMutableRawPointer, write: Bool) {
+    let value = address.load(as: UInt64.self)
+    if write { address.storeBytes(of: value, as: UInt64.self) }
+}
+
 /// Threads touching random pages of the region while it arrives: reads, and
 /// writes that store back the value read (a write fault that keeps the
 /// content, so the region can still be verified against the source).
@@ -117,11 +126,9 @@ final class Workload: Sendable {
                     z ^= z >> 31
                     let page = Int(z % UInt64(pages))
                     let address = UnsafeMutableRawPointer(bitPattern: region.start + UInt(page * SystemPage.size))!
-                    let value = address.load(as: UInt64.self)
-                    if z & 3 == 0 {
-                        address.storeBytes(of: value, as: UInt64.self)
-                        written += 1
-                    }
+                    let write = z & 3 == 0
+                    touch(address, write: write)
+                    if write { written += 1 }
                     count += 1
                 }
                 box.accesses.add(count, ordering: .relaxed)

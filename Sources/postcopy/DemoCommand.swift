@@ -134,8 +134,14 @@ struct DemoSummary: Codable {
     var pagesVerified: Int
     var pagesDiffering: Int
 
-    /// Page data, frame headers and the bitmap: what crossed the sockets.
-    var bytesOnWire: Int { destination.bytesReceived + source.bitmapBytes }
+    /// Every byte that crossed the sockets, both ways, as the destination counted them.
+    var bytesOnWire: Int { destination.wireBytesReceived + destination.wireBytesSent }
+
+    /// Bytes on the wire beyond the data pages themselves, as a fraction of them.
+    var wireOverhead: Double {
+        let data = Double(source.dataPages * source.pageSize)
+        return data == 0 ? 0 : (Double(bytesOnWire) - data) / data
+    }
 
     var text: String {
         let pages = source.pageCount
@@ -152,7 +158,8 @@ struct DemoSummary: Codable {
             ["  of them requested from the source", "\(destination.zeroReplies)", share(destination.zeroReplies)],
             ["pages requested on fault", "\(destination.pagesRequested)", share(destination.pagesRequested)],
             ["pages streamed", "\(destination.pagesStreamed)", share(destination.pagesStreamed)],
-            ["bytes on the wire", "\(bytesOnWire)", String(format: "%.1f MiB", Double(bytesOnWire) / Double(1 << 20))],
+            ["bytes on the wire (both ways)", "\(bytesOnWire)", String(format: "%.1f MiB", Double(bytesOnWire) / Double(1 << 20))],
+            ["  beyond the data pages", String(format: "%+.3f%%", wireOverhead * 100), ""],
             ["switchover (connect to running)", String(format: "%.3f ms", destination.switchoverSeconds * 1000), ""],
             ["time to completion", String(format: "%.3f s", destination.totalSeconds), ""],
             ["fault latency, local zero p50/p99", String(format: "%.1f / %.1f us", destination.localZeroLatencyMicroseconds.p50,
