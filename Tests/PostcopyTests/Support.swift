@@ -103,13 +103,18 @@ func touchPages(_ region: MemoryRange, _ pages: [[Int]]) {
     threads.forEach { $0.join() }
 }
 
-/// Runs the `postcopy` executable built beside the test bundle; returns its
-/// exit status and standard output.
-func runPostcopy(_ arguments: [String], timeout: Int32 = 240) throws -> (status: Int32, output: String) {
+/// The `postcopy` executable SwiftPM built beside the test bundle.
+func postcopyExecutable() -> String {
     var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
     let count = readlink("/proc/self/exe", &buffer, buffer.count - 1)
     let bundle = String(decoding: buffer[..<max(count, 0)].map { UInt8(bitPattern: $0) }, as: UTF8.self)
-    let executable = String(bundle[..<(bundle.lastIndex(of: "/") ?? bundle.endIndex)]) + "/postcopy"
+    return String(bundle[..<(bundle.lastIndex(of: "/") ?? bundle.endIndex)]) + "/postcopy"
+}
+
+/// Runs the `postcopy` executable built beside the test bundle; returns its
+/// exit status and standard output.
+func runPostcopy(_ arguments: [String], timeout: Int32 = 240) throws -> (status: Int32, output: String) {
+    let executable = postcopyExecutable()
     var pipeEnds: [Int32] = [0, 0]
     precondition(pipe(&pipeEnds) == 0)
     var actions = posix_spawn_file_actions_t()

@@ -1,0 +1,63 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+import Testing
+import UFFDCore
+
+@Suite("postcopy source and postcopy dest as separate processes")
+struct CommandLineTests {
+    @Test("an image with a hole and declared free ranges migrates; --save writes the source's bytes, free ranges as zeros")
+    func sourceAndDestCommands() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("postcopy-cli-\(getpid())").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let pageSize = SystemPage.size, pages = 4096
+        // Pages 0-1023 data, 1024-2047 a hole (never written), 2048-4095 data
+        // of which 3000-3099 are declared free.
+        var image = [UInt8](repeating: 0, count: pages * pageSize)
+        for page in Array(0..<1024) + Array(2048..<pages) {
+            for offset in stride(from: 0, to: pageSize, by: 8) { image[page * pageSize + offset] = UInt8(truncatingIfNeeded: page &+ offset / 8 | 1) }
+        }
+        let imagePath = "\(directory)/source.img"
+        let fd = open(imagePath, O_CREAT | O_WRONLY | O_TRUNC, 0o644)
+        try #require(fd >= 0)
+        image.withUnsafeBytes { bytes in
+            _ = pwrite(fd, bytes.baseAddress, 1024 * pageSize, 0)
+            _ = pwrite(fd, bytes.baseAddress! + 2048 * pageSize, (pages - 2048) * pageSize, off_t(2048 * pageSize))
+        }
+        close(fd)
+        let freePath = "\(directory)/free.txt"
+        try "# start length\n\(3000 * pageSize) \(100 * pageSize)\n".write(toFile: freePath, atomically: true, encoding: .utf8)
+        let socket = "unix:\(directory)/source.sock"
+
+        let source = Process()
+        source.executableURL = URL(fileURLWithPath: postcopyExecutable())
+        source.arguments = ["source", "--listen", socket, "--image", imagePath, "--free-ranges", freePath, "--json"]
+        let sourceOutput = Pipe()
+        source.standardOutput = sourceOutput
+        try source.run()
+        let saved = "\(directory)/saved.img"
+        let dest = try runPostcopy(["dest", "--connect", socket, "--save", saved, "--json"])
+        source.waitUntilExit()
+        #expect(dest.status == 0, "\(dest.output)")
+        #expect(source.terminationStatus == 0)
+
+        let report = try #require(try JSONSerialization.jsonObject(with: sourceOutput.fileHandleForReading.readDataToEndOfFile()) as? [String: Any])
+        #expect(report["freePages"] as? Int == 100)
+        #expect(report["neverPopulatedPages"] as? Int == 1024)
+        #expect(report["dataPages"] as? Int == pages - 1024 - 100)
+
+        let copy = try #require(FileManager.default.contents(atPath: saved))
+        #expect(copy.count == pages * pageSize)
+        var expected = image
+        for index in (3000 * pageSize)..<(3100 * pageSize) { expected[index] = 0 }
+        #expect(copy == Data(expected))
+    }
+
+    @Test("a destination with no source to reach fails with exit status 1 and says why")
+    func unreachableSource() throws {
+        let run = try runPostcopy(["dest", "--connect", "unix:/nonexistent/postcopy.sock", "--timeout", "1"])
+        #expect(run.status == 1)
+    }
+}
