@@ -33,23 +33,28 @@ let package = Package(
             name: "CLibELF", pkgConfig: "libelf",
             providers: [.apt(["libelf-dev"])]),
 
+        // The one place EINTR is retried, shared by every module that makes syscalls.
+        .target(
+            name: "SystemCalls",
+            dependencies: [.product(name: "SystemPackage", package: "swift-system")]),
+
         .target(
             name: "UFFDCore",
             dependencies: [
-                "CUserfaultfd",
+                "CUserfaultfd", "SystemCalls",
                 .product(name: "SystemPackage", package: "swift-system"),
             ]),
         .target(
             name: "Bitmaps",
             dependencies: [
-                "CPagemap",
+                "CPagemap", "SystemCalls",
                 .product(name: "SystemPackage", package: "swift-system"),
             ]),
 
         // The migration: a framed protocol, and the two sides built on it.
         .target(
             name: "PostcopyWire",
-            dependencies: [.product(name: "SystemPackage", package: "swift-system")]),
+            dependencies: ["SystemCalls", .product(name: "SystemPackage", package: "swift-system")]),
         .target(
             name: "PostcopySource",
             dependencies: ["PostcopyWire", "Bitmaps", "UFFDCore",

@@ -1,29 +1,23 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import SystemCalls
 import SystemPackage
 
-/// The one place where syscall results become Swift results.
+/// Where this module's syscall results become Swift results.
 ///
-/// Every socket call in this module goes through `onSocket`, so EINTR is
-/// retried in one place, and the errnos that can only mean a bug in this
+/// Every socket call in this module goes through `onSocket` (EINTR is retried
+/// in `SystemCall`, the package's one place for it), and the errnos that can only mean a bug in this
 /// library (a closed descriptor, a descriptor that is not a socket, a bad
 /// pointer into our own buffers) stop the program instead of travelling as
 /// errors a caller might retry.
 enum Syscall {
-    /// Calls `body` until it does not fail with EINTR; returns its
-    /// non-negative result or the errno it failed with.
+    /// `SystemCall.retryingInterrupts`: the package's one EINTR loop.
     @inline(__always)
     static func retryingInterrupts<Value: FixedWidthInteger>(
         _ body: () -> Value
     ) -> Result<Value, Errno> {
-        while true {
-            let value = body()
-            if value >= 0 { return .success(value) }
-            let errno = Errno(rawValue: Glibc.errno)
-            if errno == .interrupted { continue }
-            return .failure(errno)
-        }
+        SystemCall.retryingInterrupts(body)
     }
 
     /// Like `retryingInterrupts`, for a call on a socket this module owns:

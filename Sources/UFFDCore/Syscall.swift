@@ -1,27 +1,21 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import SystemCalls
 import SystemPackage
 
-/// The one place where syscall results become Swift results.
+/// Where this module's syscall results become Swift results.
 ///
-/// Every wrapper in this module calls through here, so EINTR is retried in one
-/// place and errnos that can only mean a bug in this library (a closed or
+/// Every wrapper in this module calls through here (and EINTR is retried in
+/// `SystemCall`, the package's one place for it); errnos that can only mean a bug in this library (a closed or
 /// wrong descriptor) stop the program instead of travelling as errors.
 enum Syscall {
-    /// Calls `body` until it does not fail with EINTR; returns its non-negative
-    /// result or the errno it failed with.
+    /// `SystemCall.retryingInterrupts`: the package's one EINTR loop.
     @inline(__always)
     static func retryingInterrupts<Result: FixedWidthInteger>(
         _ body: () -> Result
     ) -> Swift.Result<Result, Errno> {
-        while true {
-            let value = body()
-            if value >= 0 { return .success(value) }
-            let errno = Errno(rawValue: Glibc.errno)
-            if errno == .interrupted { continue }
-            return .failure(errno)
-        }
+        SystemCall.retryingInterrupts(body)
     }
 
     /// Like `retryingInterrupts`, and preconditions that `errno` is not one
