@@ -1,3 +1,6 @@
+import Bitmaps
+import UFFDCore
+
 /// Why a destination could not complete.
 public enum DestinationError: Error, Sendable, Equatable, CustomStringConvertible {
     case unexpectedFrame(state: String, frame: String)
@@ -5,6 +8,7 @@ public enum DestinationError: Error, Sendable, Equatable, CustomStringConvertibl
     case providedMemoryMismatch(length: Int, expected: Int)
     case doneBeforeComplete(held: Int, pageCount: Int)
     case system(operation: String, errno: Int32)
+    case regionMoved(from: UInt, to: UInt, length: Int)
 
     public var description: String {
         switch self {
@@ -16,6 +20,34 @@ public enum DestinationError: Error, Sendable, Equatable, CustomStringConvertibl
         case .doneBeforeComplete(let held, let pageCount):
             "the source said DONE while this destination holds \(held) of \(pageCount) pages"
         case .system(let operation, let errno): "\(operation) failed: errno \(errno)"
+        case .regionMoved(let from, let to, let length):
+            "the application moved \(length) bytes of the region (mremap from 0x\(String(from, radix: 16)) to 0x\(String(to, radix: 16))) while it was arriving; a migration cannot follow a moved region"
         }
+    }
+}
+
+/// A migration that ended without the whole region: why, and what arrived.
+public struct DestinationFailure: Error, CustomStringConvertible {
+    /// The first failure of a lane or of the fault loop.
+    public var cause: any Error
+    public var pagesHeld: Int
+    public var pageCount: Int
+    /// Which pages arrived (set) and which never did (clear).
+    public var held: PageBitmap
+    /// Pages poisoned: a thread touching one gets SIGBUS.
+    public var pagesPoisoned: Int
+    /// Why poisoning failed, if it did (threads on missing pages then wait).
+    public var poisonError: UFFDError?
+    /// The counters up to the failure.
+    public var report: DestinationReport
+
+    public var description: String {
+        var text = "migration failed with \(pagesHeld) of \(pageCount) pages received: \(cause)"
+        if pagesPoisoned > 0 {
+            text += "; the \(pagesPoisoned) pages that never arrived are poisoned (a thread touching one gets SIGBUS)"
+        } else if let poisonError {
+            text += "; poisoning the missing pages failed (\(poisonError)): threads touching them will wait"
+        }
+        return text
     }
 }

@@ -15,6 +15,7 @@ final class DestinationStatistics: Sendable {
     let zeroReplies = Atomic<Int>(0)
     let duplicatePages = Atomic<Int>(0)
     let bytesReceived = Atomic<Int>(0)
+    let pagesDropped = Atomic<Int>(0)
 
     /// Nanoseconds from reading a fault to resolving it, by class.
     let localZeroLatency = Mutex(Histogram<UInt64>(highestTrackableValue: 60_000_000_000, numberOfSignificantValueDigits: .three))
@@ -54,6 +55,9 @@ public struct DestinationReport: Sendable, Codable, Equatable {
     public var zeroReplies: Int
     /// Pages that arrived after another path had placed them (EEXIST).
     public var duplicatePages: Int
+    /// Pages the application dropped (MADV_DONTNEED) or unmapped while they
+    /// were still arriving: not requested, not filled with the source's data.
+    public var pagesDropped: Int
     /// Page data received.
     public var bytesReceived: Int
     /// Everything read from and written to both lanes' sockets: headers,

@@ -18,8 +18,9 @@ struct LaneReceiver: Sendable {
             do {
                 frame = try socket.receive()
             } catch {
-                // The source closes the bulk lane once it is done.
-                if case .connectionClosed = error, !urgentLane, ledger.isComplete { return }
+                // Every page is here: the source closing either lane (after
+                // DONE, or mid-frame of a page already held) ends nothing.
+                if ledger.isComplete { return }
                 throw error
             }
             switch frame {
@@ -41,6 +42,11 @@ struct LaneReceiver: Sendable {
                 let skip = try RunLengthCodec.decode(encoded, expectedPageCount: ledger.pageCount)
                 ledger.publishSkip(skip)
                 if eagerZeroMap { try zeroMap(skip) }
+                // Skipped pages are accounted for whether mapped now or on a
+                // touch: they will never arrive, and after the region is
+                // unregistered an unmapped anonymous page reads as zero,
+                // their content. Without this a lazy destination never completes.
+                for run in skip.runs(of: true) { placer.account(run) }
             case .done where urgentLane:
                 guard ledger.isComplete else {
                     throw DestinationError.doneBeforeComplete(held: ledger.pagesHeld, pageCount: ledger.pageCount)

@@ -14,13 +14,24 @@ final class PageLedger: Sendable {
     /// The skip bitmap, once it has arrived; `skipReady` publishes it.
     private let skip: AtomicPageBitmap
     private let skipReady = Atomic<Bool>(false)
+    /// Pages the application dropped (`madvise(MADV_DONTNEED)`) or unmapped
+    /// during the migration: no longer needed, never to be filled with the
+    /// source's data (the application expects zeros, or nothing, there).
+    private let dropped: AtomicPageBitmap
 
     init(pageCount: Int) {
         self.pageCount = pageCount
         held = AtomicPageBitmap(pageCount: pageCount)
         requested = AtomicPageBitmap(pageCount: pageCount)
         skip = AtomicPageBitmap(pageCount: pageCount)
+        dropped = AtomicPageBitmap(pageCount: pageCount)
     }
+
+    /// Marks `pages` dropped by the application.
+    func markDropped(_ pages: Range<Int>) { dropped.insert(contentsOf: pages) }
+
+    @inline(__always)
+    func isDropped(_ page: Int) -> Bool { dropped.contains(page) }
 
     /// Marks `pages` held; returns how many were not held before.
     ///

@@ -17,15 +17,44 @@ struct PagePlacer: Sendable {
     let onComplete: @Sendable () -> Void
 
     /// Copies `pages` from `data` (their bytes, in order) with as few
-    /// UFFDIO_COPY calls as the pages already present allow.
+    /// UFFDIO_COPY calls as the pages already present allow. Pages the
+    /// application dropped meanwhile are left alone.
     ///
     /// - Returns: Pages that were already present (duplicates).
     @discardableResult
     func copy(_ pages: Range<Int>, from data: UnsafeRawPointer) throws -> Int {
-        try place(pages) { range, index throws(UFFDError) in
-            try uffd.copy(to: range, from: data + (index - pages.lowerBound) * SystemPage.size)
+        var duplicates = 0
+        var start = pages.lowerBound
+        while start < pages.upperBound {
+            // The next run of pages not dropped.
+            while start < pages.upperBound && ledger.isDropped(start) { start += 1 }
+            var end = start
+            while end < pages.upperBound && !ledger.isDropped(end) { end += 1 }
+            guard start < end else { break }
+            duplicates += try place(start..<end) { range, index throws(UFFDError) in
+                try uffd.copy(to: range, from: data + (index - pages.lowerBound) * SystemPage.size)
+            }
+            // A drop whose event was read while this copy ran may have zapped
+            // the pages just before the copy landed: discard them again, so
+            // the application never sees the source's bytes where it dropped.
+            for page in start..<end where ledger.isDropped(page) {
+                try region.pages(page, count: 1).discardPages()
+            }
+            start = end
         }
+        return duplicates
     }
+
+    /// Records pages the application dropped or unmapped: not needed any
+    /// more, so they count as held.
+    func drop(_ pages: Range<Int>) {
+        ledger.markDropped(pages)
+        record(pages)
+    }
+
+    /// Counts `pages` as held without placing anything: skipped pages, whose
+    /// content (zero) needs no placement.
+    func account(_ pages: Range<Int>) { record(pages) }
 
     /// Zero-maps `pages` (UFFDIO_ZEROPAGE, one call per run of missing pages).
     @discardableResult
@@ -41,7 +70,16 @@ struct PagePlacer: Sendable {
         var duplicates = 0
         while page < pages.upperBound {
             let range = region.pages(page, count: pages.upperBound - page)
-            switch try resolve(range, page) {
+            let outcome: ResolveOutcome
+            do {
+                outcome = try resolve(range, page)
+            } catch {
+                // Unmapped by the application meanwhile: nothing to place there.
+                guard error.errno == .noSuchFileOrDirectory, ledger.isDropped(page) else { throw error }
+                page += 1
+                continue
+            }
+            switch outcome {
             case .resolved:
                 record(page..<pages.upperBound)
                 page = pages.upperBound

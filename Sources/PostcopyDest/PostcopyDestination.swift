@@ -21,7 +21,8 @@ public final class PostcopyDestination: Sendable {
         case anonymous
         /// Memory the caller owns: private anonymous, page-aligned and exactly
         /// the source's length. Its current contents are discarded
-        /// (`madvise(MADV_DONTNEED)`) before it is registered.
+        /// (`madvise(MADV_DONTNEED)`) before it is registered, so nothing may
+        /// touch it until `connect` returns.
         case provided(MemoryRange)
     }
 
@@ -32,6 +33,11 @@ public final class PostcopyDestination: Sendable {
         /// Zero-map every skipped run as soon as the bitmap arrives, so those
         /// pages never fault.
         public var eagerZeroMap = true
+        /// When the migration fails, poison the pages that never arrived
+        /// (`UFFDIO_POISON`): a thread touching one gets SIGBUS instead of
+        /// waiting forever. Off, such threads stay blocked (the region stays
+        /// registered), which only suits a caller that will exit anyway.
+        public var poisonMissingPagesOnFailure = true
         public init() {}
     }
 
@@ -46,13 +52,13 @@ public final class PostcopyDestination: Sendable {
     private let statistics: DestinationStatistics
     private let stopFaults: StopSignal
     private let threads: Threads
-    private let failure = Mutex<(any Error)?>(nil)
+    private let control: DestinationControl
     private let completeSent = OnceFlag()
     private let started: ContinuousClock.Instant
     private let switchoverSeconds = Mutex<Double>(0)
     private let faultLoop: FaultLoop
     private let receiver: LaneReceiver
-    private let finishedAt = Mutex<ContinuousClock.Instant?>(nil)
+    private let finishedAt = FinishTime()
 
     /// The threads a destination runs, set once after `init`.
     private final class Threads: Sendable {
@@ -81,7 +87,13 @@ public final class PostcopyDestination: Sendable {
         urgent.geometry = geometry
         let destination = try PostcopyDestination(urgent: urgent, hello: hello, geometry: geometry, endpoint: endpoint,
                                                   memory: memory, configuration: configuration, started: started)
-        try destination.start()
+        do {
+            try destination.start()
+        } catch {
+            destination.control.fail(error)
+            try? destination.finishFailed(error)  // releases the threads it started
+            throw error
+        }
         destination.switchoverSeconds.withLock { $0 = seconds(clock.now - started) }
         return destination
     }
@@ -107,7 +119,13 @@ public final class PostcopyDestination: Sendable {
             region = range
         }
         // Registered before anything can touch it: every first touch faults.
-        uffd = try Userfaultfd(features: [.threadID])
+        // POISON where the kernel has it (6.6+): how a failed migration
+        // releases threads waiting for pages that will never come.
+        let poison = (try? Userfaultfd.kernelFeatures().features.contains(.poison)) == true
+        // REMOVE/UNMAP/REMAP: the application may drop, unmap or move parts of
+        // the region while it arrives, and must be told apart from a fault.
+        let events: UFFDFeatures = [.threadID, .eventRemove, .eventUnmap, .eventRemap]
+        uffd = try Userfaultfd(features: poison ? events.union(.poison) : events)
         try uffd.register(region, mode: .missing)
         ledger = PageLedger(pageCount: geometry.pageCount)
         statistics = DestinationStatistics()
@@ -124,8 +142,15 @@ public final class PostcopyDestination: Sendable {
             guard completeSent.claim() else { return }
             try? urgent.send(.complete(pagesHeld: ledger.pagesHeld))
         })
+        let (urgentLane, bulkLane) = (urgent, bulk)
+        control = DestinationControl(isComplete: { [ledger] in ledger.isComplete }, onFirstFailure: { error in
+            try? urgentLane.send(.error(code: WireErrorCode.protocolViolation.rawValue, reason: String("\(error)".prefix(1024))))
+            urgentLane.shutdown()
+            bulkLane.shutdown()
+        })
         faultLoop = FaultLoop(uffd: uffd, region: region, ledger: ledger, placer: placer,
-                              statistics: statistics, urgent: urgent, stop: stopFaults)
+                              statistics: statistics, urgent: urgent, stop: stopFaults, control: control,
+                              mapping: mapping)
         receiver = LaneReceiver(placer: placer, ledger: ledger, statistics: statistics,
                                 eagerZeroMap: configuration.eagerZeroMap)
     }
@@ -133,36 +158,32 @@ public final class PostcopyDestination: Sendable {
     /// Starts the fault loop and the lane receivers, then tells the source
     /// the destination is running.
     private func start() throws {
-        let (faultLoop, receiver, urgent, bulk) = (self.faultLoop, self.receiver, self.urgent, self.bulk)
+        let (faultLoop, receiver, urgent, bulk, control, finishedAt) =
+            (self.faultLoop, self.receiver, self.urgent, self.bulk, self.control, self.finishedAt)
+        // The threads hold the control, never the destination: a fault loop
+        // still running after a failure must not keep the destination alive.
         threads.list.withLock { list in
-            list.append(DedicatedThread(name: "fault loop") { [self] in
-                do { try faultLoop.run() } catch { fail(error) }
+            list.append(DedicatedThread(name: "fault loop") {
+                do { try faultLoop.run() } catch { control.fail(error) }
             })
-            list.append(DedicatedThread(name: "bulk lane") { [self] in
-                do { try receiver.run(urgentLane: false, socket: bulk) } catch { fail(error) }
+            list.append(DedicatedThread(name: "bulk lane") {
+                do { try receiver.run(urgentLane: false, socket: bulk) } catch { control.fail(error) }
             })
-            list.append(DedicatedThread(name: "urgent lane") { [self] in
+            list.append(DedicatedThread(name: "urgent lane") {
                 do {
                     try receiver.run(urgentLane: true, socket: urgent)
-                    finishedAt.withLock { $0 = ContinuousClock().now }
-                } catch { fail(error) }
+                    finishedAt.record()
+                } catch { control.fail(error) }
             })
         }
         try urgent.send(.ready)
     }
 
-    /// Records the first failure and unblocks every thread.
-    private func fail(_ error: any Error) {
-        let first = failure.withLock { current -> Bool in
-            guard current == nil else { return false }
-            current = error
-            return true
-        }
-        guard first else { return }
-        try? urgent.send(.error(code: WireErrorCode.protocolViolation.rawValue, reason: String("\(error)".prefix(1024))))
-        urgent.shutdown()
-        bulk.shutdown()
+    deinit {
+        // Only a failed migration whose region stayed registered (poisoning
+        // off or impossible) still has its fault loop reading events here.
         stopFaults.signal()
+        threads.list.withLock { $0 }.forEach { $0.join() }
     }
 
     /// Pages the destination holds, and the region's page count.
@@ -180,20 +201,76 @@ public final class PostcopyDestination: Sendable {
     public func waitForCompletion() throws -> DestinationReport {
         let list = threads.list.withLock { $0 }
         list[2].join()  // the urgent lane ends on DONE or on failure
-        if let error = failure.withLock({ $0 }) {
-            list.forEach { $0.join() }
-            throw error
-        }
-        stopFaults.signal()
+        if let error = control.error { try finishFailed(error) }
         bulk.shutdown()
-        list.forEach { $0.join() }
-        if let error = failure.withLock({ $0 }) { throw error }
+        list[1].join()
+        if let error = control.error { try finishFailed(error) }
+        // Unregister while the fault loop still reads events, so no madvise
+        // or munmap of the application's can wait on an unread event; then
+        // stop the loop, which drains what is left.
         try uffd.unregister(region)
+        stopFaults.signal()
+        list[0].join()
         return report()
     }
 
+    /// After a failure: stops the lanes, poisons the pages that never arrived
+    /// (if configured and available) where the region now is, unregisters it
+    /// and stops the fault loop; throws a `DestinationFailure` saying what
+    /// arrived. Without poisoning the region stays registered and the fault
+    /// loop keeps reading events (threads on missing pages wait) until the
+    /// destination is released.
+    private func finishFailed(_ error: any Error) throws -> Never {
+        let list = threads.list.withLock { $0 }
+        urgent.shutdown()
+        bulk.shutdown()
+        list.dropFirst().forEach { $0.join() }  // the lanes; no page is placed after this
+        let current = control.movedTo ?? region
+        var poisoned = 0
+        var poisonError: UFFDError?
+        if configuration.poisonMissingPagesOnFailure && uffd.features.contains(.poison) {
+            do {
+                poisoned = try poisonMissingPages(in: current)
+                // Poison markers outlive the registration: the region becomes
+                // ordinary memory with poisoned holes.
+                try uffd.unregister(current)
+                stopFaults.signal()
+                list.first?.join()
+            } catch {
+                poisonError = error
+            }
+        }
+        throw DestinationFailure(cause: error, pagesHeld: ledger.pagesHeld, pageCount: ledger.pageCount,
+                                 held: ledger.heldSnapshot, pagesPoisoned: poisoned, poisonError: poisonError,
+                                 report: report())
+    }
+
+    /// `UFFDIO_POISON` over every run of pages not held; waiting threads are
+    /// woken and take SIGBUS. Returns the pages poisoned.
+    private func poisonMissingPages(in region: MemoryRange) throws(UFFDError) -> Int {
+        var poisoned = 0
+        for run in ledger.heldSnapshot.runs(of: false) {
+            var page = run.lowerBound
+            while page < run.upperBound {
+                switch try uffd.poison(region.pages(page, count: run.upperBound - page)) {
+                case .resolved:
+                    poisoned += run.upperBound - page
+                    page = run.upperBound
+                case .partial(let bytes):
+                    poisoned += bytes / SystemPage.size
+                    page += bytes / SystemPage.size
+                case .alreadyPresent:
+                    page += 1  // placed after all, just before the lanes stopped
+                case .retryLater:
+                    continue
+                }
+            }
+        }
+        return poisoned
+    }
+
     private func report() -> DestinationReport {
-        let end = finishedAt.withLock { $0 } ?? ContinuousClock().now
+        let end = finishedAt.instant ?? ContinuousClock().now
         return DestinationReport(
             pageCount: ledger.pageCount, pageSize: SystemPage.size,
             pagesZeroMappedEagerly: statistics.pagesZeroMappedEagerly.load(ordering: .relaxed),
@@ -204,6 +281,7 @@ public final class PostcopyDestination: Sendable {
             pagesStreamed: statistics.pagesStreamed.load(ordering: .relaxed),
             zeroReplies: statistics.zeroReplies.load(ordering: .relaxed),
             duplicatePages: statistics.duplicatePages.load(ordering: .relaxed),
+            pagesDropped: statistics.pagesDropped.load(ordering: .relaxed),
             bytesReceived: statistics.bytesReceived.load(ordering: .relaxed),
             wireBytesReceived: urgent.bytesReceived + bulk.bytesReceived,
             wireBytesSent: urgent.bytesSent + bulk.bytesSent,
@@ -227,4 +305,11 @@ final class OnceFlag: Sendable {
     private let claimed = Atomic<Bool>(false)
     /// True for the first caller only.
     func claim() -> Bool { !claimed.exchange(true, ordering: .acquiringAndReleasing) }
+}
+
+/// When the urgent lane accepted DONE.
+final class FinishTime: Sendable {
+    private let time = Mutex<ContinuousClock.Instant?>(nil)
+    func record() { time.withLock { $0 = ContinuousClock().now } }
+    var instant: ContinuousClock.Instant? { time.withLock { $0 } }
 }

@@ -13,6 +13,8 @@ final class PageStream: Sendable {
     private let sent: AtomicPageBitmap
     /// Pages that must travel (not skipped).
     private let needed: PageBitmap
+    /// Pages the destination discarded: no longer needed.
+    private let discarded: AtomicPageBitmap
     /// Where to continue after a request (page index), or -1.
     private let hint = Atomic<Int>(-1)
     private let stopped = Atomic<Bool>(false)
@@ -27,6 +29,7 @@ final class PageStream: Sendable {
         self.counters = counters
         sent = AtomicPageBitmap(pageCount: plan.pageCount)
         needed = plan.skip.complement()
+        discarded = AtomicPageBitmap(pageCount: plan.pageCount)
         zeroRuns = announceSkipped ? Array(plan.skip.runs(of: true)) : []
     }
 
@@ -48,8 +51,17 @@ final class PageStream: Sendable {
     /// Ends `run` after its current frame.
     func stop() { stopped.store(true, ordering: .relaxed) }
 
-    /// Needed pages not sent by either lane.
-    func pagesNeverSent() -> Int { needed.subtracting(sent.snapshot()).count }
+    /// Whether `stop` was called.
+    var isStopped: Bool { stopped.load(ordering: .relaxed) }
+
+    /// Needed pages neither sent by either lane nor discarded by the destination.
+    func pagesNeverSent() -> Int { needed.subtracting(sent.snapshot()).subtracting(discarded.snapshot()).count }
+
+    /// Records pages the destination no longer needs; the stream skips them.
+    func discard(_ pages: Range<Int>) {
+        discarded.insert(contentsOf: pages)
+        counters.pagesDiscarded.add(pages.count, ordering: .relaxed)
+    }
 
     /// Streams until every needed page is sent or `stop` is called.
     ///
@@ -68,9 +80,10 @@ final class PageStream: Sendable {
             if jump >= 0 && jump < pageCount { next = jump }
             guard let first = pending.firstSet(from: next) ?? pending.firstSet(from: 0) else { break }
             var end = first
-            while end < pageCount, end - first < batchPages, pending.contains(end), !sent.contains(end) { end += 1 }
+            while end < pageCount, end - first < batchPages, pending.contains(end), !sent.contains(end),
+                  !discarded.contains(end) { end += 1 }
             guard end > first else {
-                // Sent as a reply meanwhile: drop it from the stream.
+                // Sent as a reply, or discarded, meanwhile: drop it from the stream.
                 pending.remove(first)
                 next = first + 1
                 continue

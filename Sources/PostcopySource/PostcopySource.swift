@@ -43,6 +43,10 @@ public final class PostcopySource: Sendable {
     /// Prepares to serve `region`: classifies its pages (which may read all
     /// of it, see `SkipPlan`). `free` are byte ranges the caller declares free.
     public init(region: SourceRegion, free: [Range<Int>] = [], configuration: Configuration = .init()) throws {
+        let maxBatch = (FrameLimits().maxBodyLength - 16) / SystemPage.size
+        guard (1...maxBatch).contains(configuration.streamBatchPages) else {
+            throw SourceError.badBatchSize(configuration.streamBatchPages, maximum: maxBatch)
+        }
         self.region = region
         self.configuration = configuration
         let clock = ContinuousClock()
@@ -101,9 +105,17 @@ public final class PostcopySource: Sendable {
 
         let stream = PageStream(region: region, plan: plan, batchPages: configuration.streamBatchPages, counters: counters,
                                 announceSkipped: !configuration.sendSkipBitmap)
-        let streamFailure = Mutex<String?>(nil)
+        let streamFailure = StreamFailure()
         let streamer = DedicatedThread(name: "bulk stream") {
-            do { try stream.run(on: bulk) } catch { streamFailure.withLock { $0 = "\(error)" } }
+            do {
+                try stream.run(on: bulk)
+            } catch where !stream.isStopped {
+                // The serve loop waits on the urgent lane: cut it so it sees this.
+                streamFailure.error.withLock { $0 = error }
+                urgent.shutdown()
+            } catch {
+                // Stopped: the migration is over and the lane was shut under it.
+            }
         }
         defer {
             stream.stop()
@@ -112,17 +124,29 @@ public final class PostcopySource: Sendable {
         }
 
         while true {
-            let frame = try receive(urgent, before: "COMPLETE")
+            let frame: Frame
+            do {
+                frame = try receive(urgent, before: "COMPLETE")
+            } catch {
+                throw streamFailure.error.withLock { $0 } ?? error
+            }
             switch frame {
             case .request(let offsets):
                 try answer(offsets, on: urgent, stream: stream)
+            case .discard(let offset, let count):
+                let first = offset / SystemPage.size
+                stream.discard(first..<(first + count))
             case .complete(let pagesHeld):
                 guard pagesHeld == region.pageCount else {
                     throw SourceError.completeCountMismatch(claimed: pagesHeld, pageCount: region.pageCount)
                 }
                 let unsent = stream.pagesNeverSent()
                 guard unsent == 0 else { throw SourceError.completeTooEarly(pagesNotSent: unsent) }
+                // Nothing is left to send: end the stream (cutting a frame of
+                // pages the destination already holds) so the counters are final.
                 stream.stop()
+                bulk.shutdown()
+                streamer.join()
                 try urgent.send(.done)
                 let finished = clock.now
                 return SourceReport(plan: plan, counters: counters, scanSeconds: scanSeconds, switchoverSeconds: seconds(running - started),
@@ -184,4 +208,9 @@ public final class PostcopySource: Sendable {
 @inline(__always)
 func seconds(_ duration: Duration) -> Double {
     Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+}
+
+/// The bulk streamer's failure, for the serve loop to report.
+private final class StreamFailure: Sendable {
+    let error = Mutex<(any Error)?>(nil)
 }

@@ -97,6 +97,7 @@ public enum SourceError: Error, Sendable, Equatable, CustomStringConvertible {
     case completeCountMismatch(claimed: Int, pageCount: Int)
     case connectionLost(before: String, underlying: String)
     case acceptTimedOut(lane: String)
+    case badBatchSize(Int, maximum: Int)
 
     public var description: String {
         switch self {
@@ -122,6 +123,8 @@ public enum SourceError: Error, Sendable, Equatable, CustomStringConvertible {
             "the connection to the destination was lost before \(before): \(underlying)"
         case .acceptTimedOut(let lane):
             "no destination connected its \(lane) lane in time"
+        case .badBatchSize(let pages, let maximum):
+            "a background batch of \(pages) pages is outside 1...\(maximum) (a frame carries at most 16 MiB)"
         }
     }
 }

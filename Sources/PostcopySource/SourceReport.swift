@@ -11,6 +11,7 @@ final class SourceCounters: Sendable {
     let zeroReplies = Atomic<Int>(0)
     let requestsReceived = Atomic<Int>(0)
     let bitmapBytes = Atomic<Int>(0)
+    let pagesDiscarded = Atomic<Int>(0)
 }
 
 /// What a source did, by class of page.
@@ -33,6 +34,8 @@ public struct SourceReport: Sendable, Codable, Equatable {
     /// the destination had the bitmap).
     public var zeroReplies: Int
     public var requestFrames: Int
+    /// Pages the destination discarded (its application dropped or unmapped them).
+    public var pagesDiscarded: Int
     public var bitmapBytes: Int
     /// Classifying the pages, before any connection.
     public var scanSeconds: Double
@@ -54,6 +57,7 @@ public struct SourceReport: Sendable, Codable, Equatable {
         duplicatePages = counters.duplicatePages.load(ordering: .relaxed)
         zeroReplies = counters.zeroReplies.load(ordering: .relaxed)
         requestFrames = counters.requestsReceived.load(ordering: .relaxed)
+        pagesDiscarded = counters.pagesDiscarded.load(ordering: .relaxed)
         bitmapBytes = counters.bitmapBytes.load(ordering: .relaxed)
         self.scanSeconds = scanSeconds
         self.switchoverSeconds = switchoverSeconds

@@ -84,6 +84,15 @@
 ///     0..<4   u32  code       a `WireErrorCode`
 ///     4..     n bytes         reason, UTF-8
 ///
+/// **11 DISCARD**, destination to source, urgent; 16 bytes, laid out as
+/// ZERO: the application dropped or unmapped these pages while they were
+/// arriving. The destination no longer needs them; the source stops sending
+/// them and counts them as done.
+///
+///     0..<8   u64  offset
+///     8..<12  u32  count      >= 1
+///     12..<16 u32  reserved   0
+///
 /// ## Sequence
 ///
 ///     destination                          source
@@ -124,6 +133,7 @@ public enum FrameType: UInt8, Sendable, CaseIterable, CustomStringConvertible {
     case complete = 8
     case done = 9
     case error = 10
+    case discard = 11
 
     /// The frame's name as the protocol document spells it ("PAGES").
     public var description: String {
@@ -138,6 +148,7 @@ public enum FrameType: UInt8, Sendable, CaseIterable, CustomStringConvertible {
         case .complete: return "COMPLETE"
         case .done: return "DONE"
         case .error: return "ERROR"
+        case .discard: return "DISCARD"
         }
     }
 
@@ -150,7 +161,7 @@ public enum FrameType: UInt8, Sendable, CaseIterable, CustomStringConvertible {
     /// frame cannot be checked (and must not arrive) before HELLO.
     var needsGeometry: Bool {
         switch self {
-        case .bitmap, .pages, .zero, .request: return true
+        case .bitmap, .pages, .zero, .request, .discard: return true
         case .join, .hello, .ready, .complete, .done, .error: return false
         }
     }
@@ -161,7 +172,7 @@ public enum FrameType: UInt8, Sendable, CaseIterable, CustomStringConvertible {
         case .join: return 16
         case .hello: return 40
         case .ready, .done: return 0
-        case .zero: return 16
+        case .zero, .discard: return 16
         case .complete: return 8
         case .bitmap, .pages, .request, .error: return nil
         }
@@ -195,6 +206,9 @@ public enum Frame: Sendable, Equatable {
     case pages(offset: Int, count: Int, isReply: Bool)
     /// ZERO: `count` pages from byte `offset` are free; zero-fill them.
     case zero(offset: Int, count: Int)
+    /// DISCARD: the destination no longer needs `count` pages from byte
+    /// `offset` (its application dropped or unmapped them).
+    case discard(offset: Int, count: Int)
     /// REQUEST: the destination needs the pages at these byte offsets.
     case request(offsets: [Int])
     /// COMPLETE: the destination holds every page.
@@ -222,6 +236,7 @@ public enum Frame: Sendable, Equatable {
         case .bitmap: return .bitmap
         case .pages: return .pages
         case .zero: return .zero
+        case .discard: return .discard
         case .request: return .request
         case .complete: return .complete
         case .done: return .done

@@ -54,7 +54,7 @@ extension FrameReader {
         case .ready: return .ready
         case .bitmap: return try decodeBitmap(bodyLength: bodyLength)
         case .pages: return try decodePages(bodyLength: bodyLength, geometry: geometry!)
-        case .zero: return try decodeZero(geometry: geometry!)
+        case .zero, .discard: return try decodePageRange(type, geometry: geometry!)
         case .request: return try decodeRequest(bodyLength: bodyLength, geometry: geometry!, limits: limits)
         case .complete: return try decodeComplete(geometry: geometry)
         case .done: return .done
@@ -122,12 +122,13 @@ extension FrameReader {
         return .pages(offset: offset, count: count, isReply: flags & PagesFlags.reply != 0)
     }
 
-    private mutating func decodeZero(geometry: Geometry) throws(WireError) -> Frame {
+    /// ZERO and DISCARD: a range of whole pages inside the region.
+    private mutating func decodePageRange(_ type: FrameType, geometry: Geometry) throws(WireError) -> Frame {
         let rawOffset = try read(UInt64.self)
         let count = Int(try read(UInt32.self))
-        guard try read(UInt32.self) == 0 else { throw .nonzeroReserved(field: "ZERO reserved field") }
+        guard try read(UInt32.self) == 0 else { throw .nonzeroReserved(field: "\(type) reserved field") }
         let offset = try geometry.checkRange(offset: rawOffset, count: count)
-        return .zero(offset: offset, count: count)
+        return type == .zero ? .zero(offset: offset, count: count) : .discard(offset: offset, count: count)
     }
 
     private mutating func decodeRequest(

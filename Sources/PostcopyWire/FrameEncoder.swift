@@ -98,7 +98,7 @@ extension Frame {
             return encoded
         case .pages:
             preconditionFailure("PAGES carry data: send them with FramedSocket.sendPages")
-        case .zero(let offset, let count):
+        case .zero(let offset, let count), .discard(let offset, let count):
             encoder.append(UInt64(offset))
             encoder.append(UInt32(count))
             encoder.append(UInt32(0))
@@ -132,8 +132,8 @@ extension Frame {
             bodyLength = type.minimumBodyLength + encoded.count
         case .pages:
             preconditionFailure("PAGES carry data: send them with FramedSocket.sendPages")
-        case .zero(let offset, let count):
-            precondition(count <= UInt32.max, "a ZERO frame covers at most 2^32-1 pages; split the range")
+        case .zero(let offset, let count), .discard(let offset, let count):
+            precondition(count <= UInt32.max, "a ZERO or DISCARD frame covers at most 2^32-1 pages; split the range")
             try geometry!.checkRange(offset: UInt64(truncatingIfNeeded: offset), count: count)
             bodyLength = type.fixedBodyLength!
         case .request(let offsets):

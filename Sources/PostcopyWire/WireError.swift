@@ -106,7 +106,7 @@ public enum WireError: Error, Equatable, Sendable, CustomStringConvertible {
         case .unsupportedVersion(let version):
             return "The peer speaks protocol version \(version); this side speaks version \(Wire.version)."
         case .unknownFrameType(let type):
-            return "Received a frame of unknown type \(type) (known types are 1...10)."
+            return "Received a frame of unknown type \(type) (known types are 1...\(FrameType.allCases.count))."
         case .nonzeroReserved(let field):
             return "Received a frame whose \(field) is not zero, as this protocol version requires."
         case .bodyLengthMismatch(let type, let expected, let actual):

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Synchronization
 import SystemPackage
 
 /// A region of virtual memory mapped with `mmap(2)` and unmapped with
@@ -11,13 +12,16 @@ import SystemPackage
 /// event is read: unregister, or close the userfaultfd, before the last
 /// reference goes unless a thread still reads its events.
 public final class MemoryMapping: @unchecked Sendable {
-    // @unchecked: the fields never change after init; the memory itself is
-    // shared on purpose (that is what the faulting threads and resolvers do).
+    // @unchecked: the fields never change after init but for `relinquished`,
+    // behind its mutex; the memory itself is shared on purpose (that is what
+    // the faulting threads and resolvers do).
 
     /// The first byte.
     public let base: UnsafeMutableRawPointer
     /// Bytes mapped, a multiple of the page size.
     public let length: Int
+    /// Parts no longer this mapping's to unmap (see `relinquish`).
+    private let relinquished = Mutex<[MemoryRange]>([])
 
     /// Private anonymous memory of `length` bytes (rounded up to whole pages),
     /// not populated: every page is missing until touched or resolved.
@@ -47,8 +51,28 @@ public final class MemoryMapping: @unchecked Sendable {
     }
 
     deinit {
-        let result = munmap(base, length)
-        assert(result == 0, "munmap(\(base), \(length)) failed: errno \(Glibc.errno)")
+        // Unmap only what is still ours: an address range the application
+        // unmapped (or moved away) may since hold someone else's memory.
+        var start = range.start
+        for gone in relinquished.withLock({ $0 }).sorted(by: { $0.start < $1.start }) where gone.end > start {
+            if gone.start > start { unmap(MemoryRange(start: start, length: Int(gone.start - start))) }
+            start = max(start, gone.end)
+        }
+        if start < range.end { unmap(MemoryRange(start: start, length: Int(range.end - start))) }
+    }
+
+    private func unmap(_ part: MemoryRange) {
+        let result = munmap(UnsafeMutableRawPointer(bitPattern: part.start), part.length)
+        assert(result == 0, "munmap \(part) failed: errno \(Glibc.errno)")
+    }
+
+    /// Gives up `part` (clipped to the mapping): it was unmapped or moved away
+    /// by someone else, and its addresses may be reused, so `deinit` must not
+    /// unmap them.
+    public func relinquish(_ part: MemoryRange) {
+        let start = max(part.start, range.start), end = min(part.end, range.end)
+        guard start < end else { return }
+        relinquished.withLock { $0.append(MemoryRange(start: start, length: Int(end - start))) }
     }
 
     /// The whole mapping as a range.

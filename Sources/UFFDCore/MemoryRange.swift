@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import SystemPackage
 
 /// The base page size of this machine, `sysconf(_SC_PAGESIZE)`, read once.
 public enum SystemPage {
@@ -75,5 +76,17 @@ public struct MemoryRange: Hashable, Sendable, CustomStringConvertible {
 
     public var description: String {
         "[0x" + String(start, radix: 16) + ", +0x" + String(length, radix: 16) + ")"
+    }
+}
+
+extension MemoryRange {
+    /// Drops the pages of this range (`madvise(MADV_DONTNEED)`): private
+    /// anonymous memory reads as zero afterwards. On a range registered with a
+    /// userfaultfd that asked for `.eventRemove`, the call waits until that
+    /// event is read.
+    public func discardPages() throws(UFFDError) {
+        guard isPageAligned else { throw UFFDError(.discard, range: self, .misaligned) }
+        _ = try Syscall.retryingInterrupts { madvise(UnsafeMutableRawPointer(bitPattern: start), length, MADV_DONTNEED) }
+            .mapError { UFFDError(.discard, range: self, .system($0)) }.get()
     }
 }

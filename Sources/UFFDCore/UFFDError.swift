@@ -24,6 +24,7 @@ public struct UFFDError: Error, Sendable, Equatable, CustomStringConvertible {
         case eventfd = "eventfd"
         case mmap = "mmap"
         case munmap = "munmap"
+        case discard = "madvise(MADV_DONTNEED)"
     }
 
     /// Why it failed.

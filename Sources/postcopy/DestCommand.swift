@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import PostcopyDest
 import PostcopyWire
+import Synchronization
 import UFFDCore
 
 struct DestCommand: ParsableCommand {
@@ -58,8 +59,9 @@ struct DestCommand: ParsableCommand {
     /// Waits for completion while a progress line (on a terminal) counts pages held.
     static func waitShowingProgress(_ destination: PostcopyDestination) throws -> DestinationReport {
         let progress = ProgressLine()
+        let finished = DoneFlag()
         let watcher = DedicatedThread(name: "progress") {
-            while true {
+            while !finished.isSet {
                 let (held, total) = destination.progress
                 progress.update("receiving", done: held, total: total)
                 if held >= total { break }
@@ -67,6 +69,7 @@ struct DestCommand: ParsableCommand {
             }
         }
         defer {
+            finished.set()  // also when the migration failed short of every page
             watcher.join()
             progress.finish()
         }
@@ -89,4 +92,11 @@ struct DestCommand: ParsableCommand {
             ["total s", String(format: "%.3f", report.totalSeconds)],
         ])
     }
+}
+
+/// A flag one thread raises and another polls.
+final class DoneFlag: Sendable {
+    private let flag = Atomic<Bool>(false)
+    func set() { flag.store(true, ordering: .releasing) }
+    var isSet: Bool { flag.load(ordering: .acquiring) }
 }

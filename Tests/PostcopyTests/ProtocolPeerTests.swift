@@ -207,9 +207,10 @@ struct ProtocolPeerTests {
             peerSaw.withLock { $0 = reason }
         }
         let destination = try PostcopyDestination.connect(to: listener.endpoint)
-        #expect(throws: WireError.offsetOutOfRange(offset: UInt64(4 * SystemPage.size), count: 1, regionLength: 4 * SystemPage.size)) {
-            try destination.waitForCompletion()
-        }
+        let failure = try #require(throws: DestinationFailure.self) { try destination.waitForCompletion() }
+        #expect(failure.cause as? WireError
+                == .offsetOutOfRange(offset: UInt64(4 * SystemPage.size), count: 1, regionLength: 4 * SystemPage.size))
+        #expect(failure.pagesHeld == 0 && failure.pagesPoisoned == 4)
         _ = peer.finish()
         #expect(peerSaw.withLock { $0 }?.contains("offset") == true)
     }
@@ -240,5 +241,20 @@ struct ProtocolPeerTests {
         }
         #expect(throws: WireError.badMagic(0xDEAD_BEEF)) { _ = try PostcopyDestination.connect(to: listener.endpoint) }
         _ = peer.finish()
+    }
+}
+
+@Suite("Source configuration")
+struct SourceConfigurationTests {
+    @Test("a background batch no frame can carry is refused up front", arguments: [0, 4097])
+    func badBatch(pages: Int) throws {
+        let region = try TestRegion(pages: 16)
+        var configuration = PostcopySource.Configuration()
+        configuration.streamBatchPages = pages
+        let maximum = (FrameLimits().maxBodyLength - 16) / SystemPage.size  // 16 MiB of pages per frame
+        #expect(throws: SourceError.badBatchSize(pages, maximum: maximum)) {
+            _ = try PostcopySource(region: SourceRegion(memory: region.mapping.base, length: region.mapping.length),
+                                   configuration: configuration)
+        }
     }
 }

@@ -65,3 +65,19 @@ struct SkipTests {
         for page in 0..<1024 { #expect(region.matches(destination.region, page: page), "page \(page)") }
     }
 }
+
+@Suite("A lazy destination (no eager zero-map)")
+struct LazyDestinationTests {
+    @Test("completes although the application never touches the skipped pages, which then read as zero")
+    func completesWithoutTouchingSkippedPages() throws {
+        let region = try TestRegion(pages: 1024, free: [100..<600], untouched: [700, 701])
+        let source = try ServingSource(region)
+        var configuration = PostcopyDestination.Configuration()
+        configuration.eagerZeroMap = false
+        let destination = try PostcopyDestination.connect(to: source.endpoint, configuration: configuration)
+        let report = try destination.waitForCompletion()
+        _ = try source.finish()
+        #expect(report.pagesZeroMappedEagerly == 0)
+        for page in 0..<1024 { #expect(region.matches(destination.region, page: page), "page \(page)") }
+    }
+}

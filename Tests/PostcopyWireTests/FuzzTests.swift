@@ -29,8 +29,8 @@ struct FuzzTests {
             #expect(count >= 1 && offset % geometry.pageSize == 0)
             #expect(offset + count * geometry.pageSize <= geometry.regionLength)
             #expect(pageData.count == count * geometry.pageSize)
-        case .zero(let offset, let count):
-            guard let geometry else { Issue.record("ZERO decoded without a geometry"); return }
+        case .zero(let offset, let count), .discard(let offset, let count):
+            guard let geometry else { Issue.record("ZERO or DISCARD decoded without a geometry"); return }
             #expect(count >= 1 && offset % geometry.pageSize == 0)
             #expect(offset + count * geometry.pageSize <= geometry.regionLength)
         case .request(let offsets):
@@ -112,6 +112,7 @@ struct FuzzTests {
             .ready,
             .bitmap(kind: Wire.skipBitmapKind, encoded: [1, 2, 3, 4, 5]),
             .zero(offset: 8192, count: 3),
+            .discard(offset: 4096, count: 2),
             .request(offsets: [0, 4096, 63 * 4096]),
             .complete(pagesHeld: 64),
             .done,

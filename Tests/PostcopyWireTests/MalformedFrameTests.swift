@@ -19,7 +19,7 @@ private let cases: [Malformed] = [
     // Header
     Malformed(name: "clean EOF at a frame boundary", bytes: [], expected: .connectionClosed),
     Malformed(name: "truncated header", bytes: [16, 0, 0, 0, 1], expected: .truncated(expected: 8, received: 5)),
-    Malformed(name: "unknown type 11", bytes: frame(11, []), expected: .unknownFrameType(11)),
+    Malformed(name: "unknown type 12", bytes: frame(12, []), expected: .unknownFrameType(12)),
     Malformed(name: "unknown type 0", bytes: frame(0, []), expected: .unknownFrameType(0)),
     Malformed(name: "nonzero header flags", bytes: frame(3, [], flags: 1), expected: .nonzeroReserved(field: "header flags byte")),
     Malformed(name: "nonzero header reserved", bytes: frame(3, [], reserved: 0x100),

@@ -15,6 +15,7 @@ struct RoundTripTests {
             .ready,
             .bitmap(kind: Wire.skipBitmapKind, encoded: pattern(tag: 1, count: 3000)),
             .zero(offset: 4095 * 4096, count: 1),
+            .discard(offset: 4000 * 4096, count: 96),
             .request(offsets: offsets),
             .complete(pagesHeld: 4096),
             .done,
