@@ -17,6 +17,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.1.0"),
+        .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.0"),
     ],
     targets: [
         // C shims: only what Swift cannot import (ioctl numbers built with _IOWR,
@@ -82,7 +83,7 @@ let package = Package(
             dependencies: ["UFFDCore", "UFFDTestHelper", "CTestSupport"]),
         .testTarget(
             name: "BitmapsTests",
-            dependencies: ["Bitmaps"]),
+            dependencies: ["Bitmaps", .product(name: "PropertyBased", package: "swift-property-based")]),
         .testTarget(
             name: "PostcopyWireTests",
             dependencies: ["PostcopyWire"]),
