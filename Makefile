@@ -3,7 +3,7 @@ SWIFT ?= swift
 # System packages the build links against (pkg-config finds the first two).
 SYSTEM_PACKAGES := liburing-dev libelf-dev pkg-config
 
-.PHONY: all deps build test demo bench clean
+.PHONY: all deps build test demo bench fuzz clean
 
 all: build
 
@@ -35,6 +35,16 @@ demo: deps
 # Benchmarks live in their own package so tests never build them.
 bench: deps
 	cd bench && $(SWIFT) run -c release uffd-bench
+
+# libFuzzer over the wire frame decoder and the bitmap codec, from the committed
+# seed corpus, for a fixed number of inputs (FUZZ_RUNS). Inputs it finds
+# interesting go to fuzz/.build-corpus, never into the committed seeds.
+FUZZ_RUNS ?= 200000
+fuzz: deps
+	cd fuzz && $(SWIFT) build --sanitize fuzzer --sanitize address --product fuzz-decoders
+	mkdir -p fuzz/.build-corpus
+	fuzz/.build/debug/fuzz-decoders -runs=$(FUZZ_RUNS) -max_len=8192 -timeout=10 \
+	  -artifact_prefix=fuzz/.build-corpus/ fuzz/.build-corpus fuzz/corpus
 
 clean:
 	rm -rf .build bench/.build
