@@ -3,7 +3,7 @@ SWIFT ?= swift
 # System packages the build links against (pkg-config finds the first two).
 SYSTEM_PACKAGES := liburing-dev libelf-dev pkg-config
 
-.PHONY: all deps build test demo bench fuzz clean
+.PHONY: all deps build test demo bench fuzz soak clean
 
 all: build
 
@@ -35,6 +35,13 @@ demo: deps
 # Benchmarks live in their own package so tests never build them.
 bench: deps
 	cd bench && $(SWIFT) run -c release uffd-bench
+
+# The soak test alone, for many rounds, bounded by SOAK_SECONDS.
+SOAK_SECONDS ?= 120
+soak: deps
+	$(SWIFT) build --build-tests
+	POSTCOPY_SOAK_ROUNDS=100000 POSTCOPY_SOAK_SECONDS=$(SOAK_SECONDS) \
+	  $(SWIFT) test --skip-build --disable-xctest --filter SoakTests
 
 # libFuzzer over the wire frame decoder and the bitmap codec, from the committed
 # seed corpus, for a fixed number of inputs (FUZZ_RUNS). Inputs it finds
