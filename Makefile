@@ -1,7 +1,8 @@
 # swift-postcopy: the commands a person runs. See README.md.
 SWIFT ?= swift
-# System packages the build links against (pkg-config finds the first two).
-SYSTEM_PACKAGES := liburing-dev libelf-dev pkg-config
+# System packages: the two the build links against (found with pkg-config),
+# and iproute2 for the tests that put source and destination in network namespaces.
+SYSTEM_PACKAGES := liburing-dev libelf-dev pkg-config iproute2
 
 .PHONY: all deps build test demo bench fuzz soak clean
 

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CTestSupport
 import Foundation
 import PostcopyDest
 import PostcopyWire
@@ -53,7 +54,7 @@ struct FailureTests {
 
     /// Forks a child that reads one byte at `address` and exits with it.
     func childTouching(_ address: UInt) -> ChildEnd {
-        let pid = fork()
+        let pid = whileHoldingForkLock { fork() }
         if pid == 0 {
             // Only async-signal-safe work in the child of a threaded process.
             _exit(Int32(UnsafeRawPointer(bitPattern: address)!.load(as: UInt8.self)))

@@ -148,11 +148,15 @@ struct ProtocolPeerTests {
         var configuration = PostcopySource.Configuration()
         configuration.streamBatchPages = 1
         let source = try ServingSource(region, configuration: configuration)
-        let (urgent, _, geometry) = try Peer.joinSource(source.endpoint)
+        // The bulk lane stays open (unread), as a real destination's would.
+        let (urgent, bulk, geometry) = try Peer.joinSource(source.endpoint)
         try urgent.send(.complete(pagesHeld: geometry.pageCount))
-        #expect(throws: SourceError.self) { try source.finish() }
+        let error = try #require(throws: SourceError.self) { try source.finish() }
+        guard case .completeTooEarly(let unsent) = error else { Issue.record("\(error)"); return }
+        #expect(unsent > 0)
         let reason = Peer.errorReason(urgent)  // after the bitmap
         #expect(reason?.contains("never sent") == true, "\(String(describing: reason))")
+        withExtendedLifetime(bulk) {}
     }
 
     @Test("a page both streamed and requested is placed once; the second copy is EEXIST")

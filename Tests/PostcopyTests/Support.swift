@@ -150,3 +150,11 @@ func runPostcopy(_ arguments: [String], timeout: Int32 = 240) throws -> (status:
     while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
     return (status & 0x7f == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f), String(decoding: output, as: UTF8.self))
 }
+
+/// Runs `body` holding the process-wide fork lock (see ForkLock.h): no test
+/// forks while another holds a userfaultfd with EVENT_FORK and no reader.
+func whileHoldingForkLock<T>(_ body: () throws -> T) rethrows -> T {
+    pthread_mutex_lock(ct_fork_lock())
+    defer { pthread_mutex_unlock(ct_fork_lock()) }
+    return try body()
+}

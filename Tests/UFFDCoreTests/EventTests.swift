@@ -91,6 +91,11 @@ struct EventTests {
 
     @Test("fork delivers the child's userfaultfd, which then serves the child's faults")
     func fork() throws {
+        // The EVENT_FORK descriptor below must not meet another test's fork.
+        try whileHoldingForkLock { try forkAndServeChild() }
+    }
+
+    private func forkAndServeChild() throws {
         let uffd = try Userfaultfd(features: [.eventFork])
         let region = try MemoryMapping(anonymousLength: 2 * SystemPage.size)
         try uffd.register(region.range, mode: .missing)

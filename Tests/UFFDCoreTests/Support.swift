@@ -1,8 +1,8 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import Synchronization
 import CTestSupport
+import Synchronization
 import Testing
 import UFFDCore
 
@@ -188,4 +188,12 @@ private func readLink(_ path: String) throws -> String {
     let count = readlink(path, &buffer, buffer.count - 1)
     guard count > 0 else { throw HelperError(message: "readlink \(path): errno \(errno)") }
     return String(decoding: buffer[..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+}
+
+/// Runs `body` holding the process-wide fork lock (see ForkLock.h): no test
+/// forks while another holds a userfaultfd with EVENT_FORK and no reader.
+func whileHoldingForkLock<T>(_ body: () throws -> T) rethrows -> T {
+    pthread_mutex_lock(ct_fork_lock())
+    defer { pthread_mutex_unlock(ct_fork_lock()) }
+    return try body()
 }

@@ -9,6 +9,7 @@
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
+#include "ForkLock.h"
 
 static inline void *ct_mremap_fixed(void *old, size_t length, void *target) {
     return mremap(old, length, length, MREMAP_MAYMOVE | MREMAP_FIXED, target);
