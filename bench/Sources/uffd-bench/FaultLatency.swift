@@ -63,7 +63,7 @@ enum FaultLatency {
             try uffd.register(region.range, mode: .missing)
             let sourceAddress = UInt(bitPattern: source)
             let failure = Mutex<String?>(nil)
-            let thread = JoinableThread {
+            let thread = DedicatedThread(name: "UFFDCore handler") {
                 do { try serve(uffd, kind: kind, source: sourceAddress, faults: pages) } catch {
                     failure.withLock { $0 = "\(error)" }
                 }
