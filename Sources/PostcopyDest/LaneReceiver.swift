@@ -41,12 +41,14 @@ struct LaneReceiver: Sendable {
                 guard kind == Wire.skipBitmapKind else { throw DestinationError.unexpectedFrame(state: "bitmap kind", frame: "\(kind)") }
                 let skip = try RunLengthCodec.decode(encoded, expectedPageCount: ledger.pageCount)
                 ledger.publishSkip(skip)
-                if eagerZeroMap { try zeroMap(skip) }
-                // Skipped pages are accounted for whether mapped now or on a
-                // touch: they will never arrive, and after the region is
-                // unregistered an unmapped anonymous page reads as zero,
-                // their content. Without this a lazy destination never completes.
-                for run in skip.runs(of: true) { placer.account(run) }
+                if eagerZeroMap {
+                    try zeroMap(skip)  // records every page it maps
+                } else {
+                    // Skipped pages count as held though not mapped: they will
+                    // never arrive, and once the region is unregistered an
+                    // unmapped anonymous page reads as zero, their content.
+                    for run in skip.runs(of: true) { placer.account(run) }
+                }
             case .done where urgentLane:
                 guard ledger.isComplete else {
                     throw DestinationError.doneBeforeComplete(held: ledger.pagesHeld, pageCount: ledger.pageCount)
