@@ -9,6 +9,10 @@ import UFFDCore
 /// The receiving side of a migration: owns the region and its userfaultfd,
 /// and is running (the region usable) as soon as `connect` returns.
 ///
+/// Until the migration ends, a child made by `fork()` does not inherit the
+/// region (`MADV_DONTFORK`: touching it there is SIGSEGV), since it could not
+/// receive the pages still missing; afterwards it inherits it as usual.
+///
 /// ```
 /// let destination = try PostcopyDestination.connect(to: .tcp(host: "src", port: 4444))
 /// run(destination.region)                 // faults fetch pages on demand
@@ -127,6 +131,10 @@ public final class PostcopyDestination: Sendable {
         let events: UFFDFeatures = [.threadID, .eventRemove, .eventUnmap, .eventRemap]
         uffd = try Userfaultfd(features: poison ? events.union(.poison) : events)
         try uffd.register(region, mode: .missing)
+        // A child forked while pages are still arriving would get the region
+        // without its registration, and read zeros where data belongs. It
+        // gets no mapping there instead (SIGSEGV), until the region is whole.
+        try region.setInheritedByFork(false)
         ledger = PageLedger(pageCount: geometry.pageCount)
         statistics = DestinationStatistics()
         stopFaults = try StopSignal()
@@ -209,6 +217,7 @@ public final class PostcopyDestination: Sendable {
         // or munmap of the application's can wait on an unread event; then
         // stop the loop, which drains what is left.
         try uffd.unregister(region)
+        try Self.restoreForkInheritance(region)
         stopFaults.signal()
         list[0].join()
         return report()
@@ -234,6 +243,7 @@ public final class PostcopyDestination: Sendable {
                 // Poison markers outlive the registration: the region becomes
                 // ordinary memory with poisoned holes.
                 try uffd.unregister(current)
+                try Self.restoreForkInheritance(current)  // poison markers are inherited too
                 stopFaults.signal()
                 list.first?.join()
             } catch {
@@ -243,6 +253,17 @@ public final class PostcopyDestination: Sendable {
         throw DestinationFailure(cause: error, pagesHeld: ledger.pagesHeld, pageCount: ledger.pageCount,
                                  held: ledger.heldSnapshot, pagesPoisoned: poisoned, poisonError: poisonError,
                                  report: report())
+    }
+
+    /// `madvise(MADV_DOFORK)` over the region. ENOMEM means the application
+    /// unmapped part of it: the kernel has advised the parts still mapped,
+    /// which is all there is to restore.
+    private static func restoreForkInheritance(_ region: MemoryRange) throws(UFFDError) {
+        do {
+            try region.setInheritedByFork(true)
+        } catch {
+            guard error.errno == .noMemory else { throw error }
+        }
     }
 
     /// `UFFDIO_POISON` over every run of pages not held; waiting threads are

@@ -90,3 +90,15 @@ extension MemoryRange {
             .mapError { UFFDError(.discard, range: self, .system($0)) }.get()
     }
 }
+
+extension MemoryRange {
+    /// Sets whether a child made by `fork()` inherits this range
+    /// (`madvise(MADV_DOFORK)`) or gets no mapping there at all
+    /// (`madvise(MADV_DONTFORK)`).
+    public func setInheritedByFork(_ inherited: Bool) throws(UFFDError) {
+        guard isPageAligned else { throw UFFDError(.forkInheritance, range: self, .misaligned) }
+        let advice = inherited ? MADV_DOFORK : MADV_DONTFORK
+        _ = try Syscall.retryingInterrupts { madvise(UnsafeMutableRawPointer(bitPattern: start), length, advice) }
+            .mapError { UFFDError(.forkInheritance, range: self, .system($0)) }.get()
+    }
+}

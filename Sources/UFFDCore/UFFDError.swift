@@ -25,6 +25,7 @@ public struct UFFDError: Error, Sendable, Equatable, CustomStringConvertible {
         case mmap = "mmap"
         case munmap = "munmap"
         case discard = "madvise(MADV_DONTNEED)"
+        case forkInheritance = "madvise(MADV_DONTFORK/MADV_DOFORK)"
     }
 
     /// Why it failed.

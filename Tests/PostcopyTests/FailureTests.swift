@@ -5,6 +5,7 @@ import CTestSupport
 import Foundation
 import PostcopyDest
 import PostcopyWire
+import Synchronization
 import Testing
 import UFFDCore
 
@@ -63,4 +64,52 @@ struct FailureTests {
         while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
         return status & 0x7f == 0 ? .exit((status >> 8) & 0xff) : .signal(status & 0x7f)
     }
+}
+
+@Suite("fork() of the destination process")
+struct ForkTests {
+    @Test("while pages are missing a child gets no region (SIGSEGV, never zeros); once complete it inherits the data")
+    func forkDuringAndAfter() throws {
+        let geometry = try Geometry(pageSize: SystemPage.size, pageCount: 4)
+        let listener = try Listener(endpoint: .tcp(host: "127.0.0.1", port: 0))
+        let content = PageSource(pages: 4, byte: 0x2A)
+        let ready = DoneFlagForTest(), finish = DoneFlagForTest()
+        let peer = PeerThread {
+            let (urgent, bulk) = try Peer.acceptDestination(listener, geometry: geometry)
+            ready.set()
+            while !finish.isSet { usleep(1000) }  // hold every page back until the test has forked
+            try bulk.sendPages(offset: 0, count: 4, isReply: false, data: content.bytes)
+            guard case .complete = try urgent.receive() else { throw PeerError.script("expected COMPLETE") }
+            try urgent.send(.done)
+        }
+        let destination = try PostcopyDestination.connect(to: listener.endpoint)
+        while !ready.isSet { usleep(1000) }
+        let page = destination.region.start + UInt(SystemPage.size)
+        #expect(FailureTests().childTouching(page) == .signal(SIGSEGV))
+        finish.set()
+        _ = try destination.waitForCompletion()
+        #expect(peer.finish() == nil)
+        #expect(FailureTests().childTouching(page) == .exit(0x2A))
+    }
+}
+
+/// A flag for test threads (Synchronization.Atomic in a class).
+final class DoneFlagForTest: Sendable {
+    private let flag = Atomic<Bool>(false)
+    func set() { flag.store(true, ordering: .releasing) }
+    var isSet: Bool { flag.load(ordering: .acquiring) }
+}
+
+/// Page-aligned bytes, all `byte`, kept alive for a peer thread.
+final class PageSource: @unchecked Sendable {
+    // @unchecked: written only in init.
+    let pointer: UnsafeMutableRawPointer
+    let count: Int
+    init(pages: Int, byte: UInt8) {
+        count = pages * SystemPage.size
+        pointer = .allocate(byteCount: count, alignment: SystemPage.size)
+        pointer.initializeMemory(as: UInt8.self, repeating: byte, count: count)
+    }
+    deinit { pointer.deallocate() }
+    var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: pointer, count: count) }
 }
