@@ -85,9 +85,14 @@ struct FaultLoop: Sendable {
                 // Skipped by the source, or dropped by the application:
                 // zero is the content, no round trip. Checked before
                 // "held", which such pages are without being mapped.
-                if try placer.zero(page..<(page + 1)) > 0 {
-                    // Mapped meanwhile by another path, whose wake may have
-                    // come before this thread queued: wake it.
+                switch try placer.zeroForFault(page) {
+                case .placed:
+                    break
+                case .alreadyPresent, .addressSpaceChanging:
+                    // Mapped meanwhile by another path (whose wake may have
+                    // come before this thread queued), or the application is
+                    // changing the address space: wake the thread; it touches
+                    // the page again, faulting anew if it is still missing.
                     try uffd.wake(region.pages(page, count: 1))
                 }
                 statistics.faultsZeroLocal.add(1, ordering: .relaxed)

@@ -62,9 +62,29 @@ struct PagePlacer: Sendable {
         try place(pages) { range, _ throws(UFFDError) in try uffd.zeroPage(range) }
     }
 
+    /// How the fault loop's zero-fill of one page ended.
+    enum FaultZeroFill { case placed, alreadyPresent, addressSpaceChanging }
+
+    /// Zero-maps one faulting page for the fault loop, which must not wait
+    /// for an address-space change to finish: only it can read the event
+    /// that ends the change.
+    func zeroForFault(_ page: Int) throws -> FaultZeroFill {
+        var interrupted = false
+        let duplicates = try place(page..<(page + 1), onAddressSpaceChange: { interrupted = true }) { range, _ throws(UFFDError) in
+            try uffd.zeroPage(range)
+        }
+        return interrupted ? .addressSpaceChanging : duplicates > 0 ? .alreadyPresent : .placed
+    }
+
     /// Resolves `pages` with `resolve(range, firstIndex)`, stepping over pages
     /// already present; marks what it placed held and times answered requests.
-    private func place(_ pages: Range<Int>, _ resolve: (MemoryRange, Int) throws(UFFDError) -> ResolveOutcome) throws -> Int {
+    ///
+    /// EAGAIN with no progress means the application is changing the address
+    /// space (an madvise/munmap/mremap whose event is not read yet). A lane
+    /// receiver yields and retries (the fault loop reads the event); the fault
+    /// loop passes `onAddressSpaceChange`, and placing stops there.
+    private func place(_ pages: Range<Int>, onAddressSpaceChange: (() -> Void)? = nil,
+                       _ resolve: (MemoryRange, Int) throws(UFFDError) -> ResolveOutcome) throws -> Int {
         let pageSize = SystemPage.size
         var page = pages.lowerBound
         var duplicates = 0
@@ -92,8 +112,11 @@ struct PagePlacer: Sendable {
                 duplicates += 1
                 page += 1
             case .retryLater:
-                // Only non-cooperative events cause this, and none are enabled;
-                // the kernel clears it as soon as the event is delivered.
+                if let onAddressSpaceChange {
+                    onAddressSpaceChange()
+                    return duplicates
+                }
+                sched_yield()
                 continue
             }
         }
