@@ -77,6 +77,10 @@ let package = Package(
             name: "UFFDTestHelper",
             dependencies: ["UFFDCore"],
             path: "Tests/UFFDTestHelper"),
+        .executableTarget(
+            name: "CuttingProxy",
+            dependencies: ["UFFDCore"],
+            path: "Tests/CuttingProxy"),
         .target(name: "CTestSupport", path: "Tests/CTestSupport"),
         .testTarget(
             name: "UFFDCoreTests",
@@ -90,7 +94,7 @@ let package = Package(
         .testTarget(
             name: "PostcopyTests",
             dependencies: ["PostcopySource", "PostcopyDest", "PostcopyWire", "Bitmaps", "UFFDCore", "postcopy",
-                           "CTestSupport"]),
+                           "CuttingProxy", "CTestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -9,6 +9,8 @@ public enum DestinationError: Error, Sendable, Equatable, CustomStringConvertibl
     case doneBeforeComplete(held: Int, pageCount: Int)
     case system(operation: String, errno: Int32)
     case regionMoved(from: UInt, to: UInt, length: Int)
+    case sourceUnreachable(seconds: Double, attempts: Int, cause: String, lastError: String)
+    case differentSource(endpoint: String)
 
     public var description: String {
         switch self {
@@ -22,6 +24,10 @@ public enum DestinationError: Error, Sendable, Equatable, CustomStringConvertibl
         case .system(let operation, let errno): "\(operation) failed: errno \(errno)"
         case .regionMoved(let from, let to, let length):
             "the application moved \(length) bytes of the region (mremap from 0x\(String(from, radix: 16)) to 0x\(String(to, radix: 16))) while it was arriving; a migration cannot follow a moved region"
+        case .sourceUnreachable(let seconds, let attempts, let cause, let lastError):
+            "the connection to the source was lost (\(cause)) and \(attempts) attempts to reconnect within \(seconds) s failed; the last: \(lastError)"
+        case .differentSource(let endpoint):
+            "\(endpoint) now answers with another migration (session or region differ): not the source this destination was receiving from"
         }
     }
 }

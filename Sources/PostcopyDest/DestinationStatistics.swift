@@ -16,6 +16,8 @@ final class DestinationStatistics: Sendable {
     let duplicatePages = Atomic<Int>(0)
     let bytesReceived = Atomic<Int>(0)
     let pagesDropped = Atomic<Int>(0)
+    let reconnections = Atomic<Int>(0)
+    let pausedNanoseconds = Atomic<Int>(0)
 
     /// Nanoseconds from reading a fault to resolving it, by class.
     let localZeroLatency = Mutex(Histogram<UInt64>(highestTrackableValue: 60_000_000_000, numberOfSignificantValueDigits: .three))
@@ -69,6 +71,10 @@ public struct DestinationReport: Sendable, Codable, Equatable {
     public var faultsZeroLocal: Int
     public var faultsRemote: Int
     public var faultsAlreadyHeld: Int
+    /// Times a lost lane paused the migration and a reconnection resumed it.
+    public var reconnections: Int
+    /// Time spent paused, from each loss to its reconnection.
+    public var pausedSeconds: Double
     public var localZeroLatencyMicroseconds: LatencySummary
     public var remoteLatencyMicroseconds: LatencySummary
     /// Connecting to READY sent: how long the destination could not run.

@@ -10,7 +10,8 @@ struct FaultLoop: Sendable {
     let ledger: PageLedger
     let placer: PagePlacer
     let statistics: DestinationStatistics
-    let urgent: FramedSocket
+    /// Where requests and discards go (queued while the link is paused).
+    let link: SourceLink
     let stop: StopSignal
     /// Shared with the destination: whether the migration failed (faults are
     /// then left waiting, no request is sent) and where the region moved to.
@@ -61,9 +62,14 @@ struct FaultLoop: Sendable {
                 if let pages = pages(of: range), !control.hasFailed {
                     // Tell the source first: dropping may complete the
                     // region, and its COMPLETE must not overtake this.
-                    try urgent.send(.discard(offset: pages.lowerBound * pageSize, count: pages.count))
-                    placer.drop(pages)
+                    // The drop is recorded under the link's lock, so that a
+                    // reconnection's RESUME either shows it or follows this.
+                    var completed = false
+                    try link.sendUrgent(.discard(offset: pages.lowerBound * pageSize, count: pages.count)) {
+                        completed = placer.drop(pages)
+                    }
                     statistics.pagesDropped.add(pages.count, ordering: .relaxed)
+                    if completed { placer.onComplete() }
                 }
                 return
             case .remap(let from, let to, let length):
@@ -114,7 +120,7 @@ struct FaultLoop: Sendable {
         }
         defer { offsets.removeAll(keepingCapacity: true) }
         if !offsets.isEmpty && !control.hasFailed {
-            try urgent.send(.request(offsets: offsets))
+            try link.sendUrgent(.request(offsets: offsets))
             statistics.pagesRequested.add(offsets.count, ordering: .relaxed)
             statistics.requestFrames.add(1, ordering: .relaxed)
         }

@@ -9,9 +9,18 @@ struct LaneReceiver: Sendable {
     let statistics: DestinationStatistics
     let eagerZeroMap: Bool
 
+    /// How a lane's receiving ended.
+    enum End {
+        /// The source acknowledged COMPLETE (urgent lane).
+        case done
+        /// The lane closed or broke once every page was held: nothing lost,
+        /// but the source may not have had COMPLETE.
+        case closedWhileComplete
+    }
+
     /// Runs until the source's DONE (urgent lane) or the end of the stream
-    /// after completion (bulk lane).
-    func run(urgentLane: Bool, socket: FramedSocket) throws {
+    /// after completion (either lane).
+    func run(urgentLane: Bool, socket: FramedSocket) throws -> End {
         let pageSize = SystemPage.size
         while true {
             let frame: Frame
@@ -20,7 +29,7 @@ struct LaneReceiver: Sendable {
             } catch {
                 // Every page is here: the source closing either lane (after
                 // DONE, or mid-frame of a page already held) ends nothing.
-                if ledger.isComplete { return }
+                if ledger.isComplete { return .closedWhileComplete }
                 throw error
             }
             switch frame {
@@ -53,7 +62,7 @@ struct LaneReceiver: Sendable {
                 guard ledger.isComplete else {
                     throw DestinationError.doneBeforeComplete(held: ledger.pagesHeld, pageCount: ledger.pageCount)
                 }
-                return
+                return .done
             case .error(let code, let reason):
                 throw WireError.remote(code: code, reason: reason)
             default:

@@ -52,6 +52,14 @@ final class PageLedger: Sendable {
     func claimRequest(_ page: Int) -> Bool { !requested.testAndSet(page) }
     func wasRequested(_ page: Int) -> Bool { requested.contains(page) }
 
+    /// Pages requested and not held: after a reconnection, the requests the
+    /// break may have swallowed.
+    ///
+    /// - Complexity: O(pageCount / 64).
+    func outstandingRequests() -> [Int] {
+        Array(requested.snapshot().subtracting(held.snapshot()).runs(of: true).joined())
+    }
+
     /// Publishes the skip bitmap to the fault loop.
     func publishSkip(_ bitmap: PageBitmap) {
         skip.formUnion(bitmap)

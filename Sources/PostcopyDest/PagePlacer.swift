@@ -46,10 +46,12 @@ struct PagePlacer: Sendable {
     }
 
     /// Records pages the application dropped or unmapped: not needed any
-    /// more, so they count as held.
-    func drop(_ pages: Range<Int>) {
+    /// more, so they count as held. Returns whether that completed the
+    /// region; the caller then calls `onComplete` (after telling the source
+    /// of the drop, which COMPLETE must not overtake).
+    func drop(_ pages: Range<Int>) -> Bool {
         ledger.markDropped(pages)
-        record(pages)
+        return record(pages, notifying: false)
     }
 
     /// Counts `pages` as held without placing anything: skipped pages, whose
@@ -124,11 +126,16 @@ struct PagePlacer: Sendable {
         return duplicates
     }
 
-    private func record(_ pages: Range<Int>) {
-        guard !pages.isEmpty else { return }
+    /// Marks `pages` held; returns whether that completed the region, and
+    /// then calls `onComplete` if `notifying`.
+    @discardableResult
+    private func record(_ pages: Range<Int>, notifying: Bool = true) -> Bool {
+        guard !pages.isEmpty else { return false }
         let added = ledger.markHeld(pages)
         timeAnsweredRequests(pages)
-        if added > 0 && ledger.isComplete { onComplete() }
+        let completed = added > 0 && ledger.isComplete
+        if completed && notifying { onComplete() }
+        return completed
     }
 
     /// Remote-fault latency: from the fault being read to its page placed,

@@ -42,6 +42,12 @@ public final class PostcopyDestination: Sendable {
         /// waiting forever. Off, such threads stay blocked (the region stays
         /// registered), which only suits a caller that will exit anyway.
         public var poisonMissingPagesOnFailure = true
+        /// When a lane is lost mid-migration, how long to keep trying to
+        /// reconnect and resume (faulting threads wait meanwhile); nil fails
+        /// the migration at once.
+        public var recoveryDeadline: Duration? = .seconds(60)
+        /// How long each step of a reconnection's handshake may take.
+        public var handshakeTimeout: Duration = .seconds(10)
         public init() {}
     }
 
@@ -50,8 +56,9 @@ public final class PostcopyDestination: Sendable {
     public let configuration: Configuration
     private let mapping: MemoryMapping?
     private let uffd: Userfaultfd
-    private let urgent: FramedSocket
-    private let bulk: FramedSocket
+    /// The lanes of the current connection (replaced on recovery).
+    private let link: SourceLink
+    private let firstLanes: SourceLink.Lanes
     private let ledger: PageLedger
     private let statistics: DestinationStatistics
     private let stopFaults: StopSignal
@@ -61,7 +68,7 @@ public final class PostcopyDestination: Sendable {
     private let started: ContinuousClock.Instant
     private let switchoverSeconds = Mutex<Double>(0)
     private let faultLoop: FaultLoop
-    private let receiver: LaneReceiver
+    private let supervisor: LaneSupervisor
     private let finishedAt = FinishTime()
 
     /// The threads a destination runs, set once after `init`.
@@ -104,7 +111,6 @@ public final class PostcopyDestination: Sendable {
 
     private init(urgent: FramedSocket, hello: Hello, geometry: Geometry, endpoint: Endpoint, memory: Memory,
                  configuration: Configuration, started: ContinuousClock.Instant) throws {
-        self.urgent = urgent
         self.configuration = configuration
         self.started = started
         switch memory {
@@ -140,51 +146,53 @@ public final class PostcopyDestination: Sendable {
         stopFaults = try StopSignal()
         threads = Threads()
 
-        bulk = try FramedSocket.connect(to: endpoint, lane: .bulk, timeout: configuration.connectTimeout)
+        let bulk = try FramedSocket.connect(to: endpoint, lane: .bulk, timeout: configuration.connectTimeout)
         bulk.geometry = geometry
         try bulk.send(.join(Join(lane: .bulk, session: hello.session)))
+        firstLanes = SourceLink.Lanes(urgent: urgent, bulk: bulk)
+        let link = SourceLink(firstLanes, recovers: configuration.recoveryDeadline != nil)
+        self.link = link
 
         let placer = PagePlacer(uffd: uffd, region: region, ledger: ledger, statistics: statistics,
-                                onComplete: { [urgent, ledger, completeSent] in
-            // Exactly once, by whichever thread placed the last page.
+                                onComplete: { [link, ledger, completeSent] in
+            // Once, by whichever thread placed the last page; a reconnection
+            // sends it again if the break swallowed it.
             guard completeSent.claim() else { return }
-            try? urgent.send(.complete(pagesHeld: ledger.pagesHeld))
+            try? link.sendUrgent(.complete(pagesHeld: ledger.pagesHeld))
         })
-        let (urgentLane, bulkLane) = (urgent, bulk)
         control = DestinationControl(isComplete: { [ledger] in ledger.isComplete }, onFirstFailure: { error in
-            try? urgentLane.send(.error(code: WireErrorCode.protocolViolation.rawValue, reason: String("\(error)".prefix(1024))))
-            urgentLane.shutdown()
-            bulkLane.shutdown()
+            link.close(sending: .error(code: WireErrorCode.protocolViolation.rawValue, reason: String("\(error)".prefix(1024))))
         })
         faultLoop = FaultLoop(uffd: uffd, region: region, ledger: ledger, placer: placer,
-                              statistics: statistics, urgent: urgent, stop: stopFaults, control: control,
+                              statistics: statistics, link: link, stop: stopFaults, control: control,
                               mapping: mapping)
-        receiver = LaneReceiver(placer: placer, ledger: ledger, statistics: statistics,
-                                eagerZeroMap: configuration.eagerZeroMap)
+        let receiver = LaneReceiver(placer: placer, ledger: ledger, statistics: statistics,
+                                    eagerZeroMap: configuration.eagerZeroMap)
+        supervisor = LaneSupervisor(link: link, receiver: receiver, ledger: ledger, control: control,
+                                    statistics: statistics, endpoint: endpoint, hello: hello,
+                                    recoveryDeadline: configuration.recoveryDeadline,
+                                    handshakeTimeout: configuration.handshakeTimeout)
     }
 
     /// Starts the fault loop and the lane receivers, then tells the source
     /// the destination is running.
     private func start() throws {
-        let (faultLoop, receiver, urgent, bulk, control, finishedAt) =
-            (self.faultLoop, self.receiver, self.urgent, self.bulk, self.control, self.finishedAt)
+        let (faultLoop, supervisor, lanes, control, finishedAt) =
+            (self.faultLoop, self.supervisor, self.firstLanes, self.control, self.finishedAt)
         // The threads hold the control, never the destination: a fault loop
         // still running after a failure must not keep the destination alive.
         threads.list.withLock { list in
             list.append(DedicatedThread(name: "fault loop") {
                 do { try faultLoop.run() } catch { control.fail(error) }
             })
-            list.append(DedicatedThread(name: "bulk lane") {
-                do { try receiver.run(urgentLane: false, socket: bulk) } catch { control.fail(error) }
-            })
-            list.append(DedicatedThread(name: "urgent lane") {
+            list.append(DedicatedThread(name: "lanes") {
                 do {
-                    try receiver.run(urgentLane: true, socket: urgent)
+                    try supervisor.run(first: lanes)
                     finishedAt.record()
                 } catch { control.fail(error) }
             })
         }
-        try urgent.send(.ready)
+        try lanes.urgent.send(.ready)
     }
 
     deinit {
@@ -208,10 +216,7 @@ public final class PostcopyDestination: Sendable {
     ///   arrived waits rather than reading zeros where data belongs.
     public func waitForCompletion() throws -> DestinationReport {
         let list = threads.list.withLock { $0 }
-        list[2].join()  // the urgent lane ends on DONE or on failure
-        if let error = control.error { try finishFailed(error) }
-        bulk.shutdown()
-        list[1].join()
+        list[1].join()  // the lanes end on DONE or on failure
         if let error = control.error { try finishFailed(error) }
         // Unregister while the fault loop still reads events, so no madvise
         // or munmap of the application's can wait on an unread event; then
@@ -231,8 +236,7 @@ public final class PostcopyDestination: Sendable {
     /// destination is released.
     private func finishFailed(_ error: any Error) throws -> Never {
         let list = threads.list.withLock { $0 }
-        urgent.shutdown()
-        bulk.shutdown()
+        link.close(sending: .error(code: WireErrorCode.protocolViolation.rawValue, reason: String("\(error)".prefix(1024))))
         list.dropFirst().forEach { $0.join() }  // the lanes; no page is placed after this
         let current = control.movedTo ?? region
         var poisoned = 0
@@ -304,11 +308,13 @@ public final class PostcopyDestination: Sendable {
             duplicatePages: statistics.duplicatePages.load(ordering: .relaxed),
             pagesDropped: statistics.pagesDropped.load(ordering: .relaxed),
             bytesReceived: statistics.bytesReceived.load(ordering: .relaxed),
-            wireBytesReceived: urgent.bytesReceived + bulk.bytesReceived,
-            wireBytesSent: urgent.bytesSent + bulk.bytesSent,
+            wireBytesReceived: link.bytes.received,
+            wireBytesSent: link.bytes.sent,
             faultsZeroLocal: statistics.faultsZeroLocal.load(ordering: .relaxed),
             faultsRemote: statistics.faultsRemote.load(ordering: .relaxed),
             faultsAlreadyHeld: statistics.faultsAlreadyHeld.load(ordering: .relaxed),
+            reconnections: statistics.reconnections.load(ordering: .relaxed),
+            pausedSeconds: Double(statistics.pausedNanoseconds.load(ordering: .relaxed)) / 1e9,
             localZeroLatencyMicroseconds: statistics.localZeroLatency.withLock { LatencySummary($0) },
             remoteLatencyMicroseconds: statistics.remoteLatency.withLock { LatencySummary($0) },
             switchoverSeconds: switchoverSeconds.withLock { $0 },

@@ -22,16 +22,36 @@ final class PageStream: Sendable {
     /// is how the destination learns them without asking.
     private let zeroRuns: [Range<Int>]
 
-    init(region: SourceRegion, plan: SkipPlan, batchPages: Int, counters: SourceCounters, announceSkipped: Bool) {
+    /// - Parameters:
+    ///   - held: After a reconnection, the pages the destination holds (its
+    ///     RESUME bitmap): the only ones counted as sent. Whatever else was
+    ///     sent before the break was lost in flight and travels again.
+    ///   - discarded: Pages the destination discarded before the break.
+    init(region: SourceRegion, plan: SkipPlan, batchPages: Int, counters: SourceCounters, announceSkipped: Bool,
+         held: PageBitmap? = nil, discarded: PageBitmap? = nil) {
         precondition(batchPages > 0, "batch of \(batchPages) pages")
         self.region = region
         self.batchPages = batchPages
         self.counters = counters
-        sent = AtomicPageBitmap(pageCount: plan.pageCount)
         needed = plan.skip.complement()
-        discarded = AtomicPageBitmap(pageCount: plan.pageCount)
-        zeroRuns = announceSkipped ? Array(plan.skip.runs(of: true)) : []
+        sent = AtomicPageBitmap(pageCount: plan.pageCount)
+        self.discarded = AtomicPageBitmap(pageCount: plan.pageCount)
+        if let discarded { self.discarded.formUnion(discarded) }
+        var announce = announceSkipped ? plan.skip : PageBitmap(pageCount: plan.pageCount)
+        if let held {
+            sent.formUnion(held)
+            counters.pagesSent.store(needed.intersection(held).count, ordering: .relaxed)
+            announce = announce.subtracting(held)
+        }
+        zeroRuns = Array(announce.runs(of: true))
     }
+
+    /// Needed pages sent by either lane, for the next connection's stream to
+    /// compare with what the destination says it holds.
+    var neededPagesSent: PageBitmap { needed.intersection(sent.snapshot()) }
+
+    /// Pages the destination discarded, to carry into the next connection's stream.
+    var discardedPages: PageBitmap { discarded.snapshot() }
 
     /// Records that `page` was sent; true if it had not been sent before.
     @discardableResult

@@ -30,6 +30,12 @@ public final class PostcopySource: Sendable {
         public var streamBatchPages = 64
         /// How long to wait for each of the destination's lanes to connect.
         public var acceptTimeout: Duration = .seconds(120)
+        /// After a lane is lost mid-migration, how long to wait for the
+        /// destination to reconnect and resume; nil gives up at once.
+        public var recoveryDeadline: Duration? = .seconds(60)
+        /// How long a reconnecting destination may take over each step of
+        /// the handshake before its connection is dropped.
+        public var handshakeTimeout: Duration = .seconds(10)
         public init() {}
     }
 
@@ -84,11 +90,25 @@ public final class PostcopySource: Sendable {
         }
     }
 
+    /// The destination's two connections of one generation.
+    private struct Lanes {
+        let urgent: FramedSocket
+        let bulk: FramedSocket
+    }
+
+    /// How one generation of connections ended.
+    private enum LanesEnd {
+        /// COMPLETE arrived and was acknowledged.
+        case completed
+        /// A lane was lost (`WireError.isConnectionLoss`) before COMPLETE.
+        case lost(WireError)
+    }
+
     private func serve(urgent: FramedSocket, listener: Listener, session: UInt64, clock: ContinuousClock) throws -> SourceReport {
         let started = clock.now
         let geometry = try Geometry(pageSize: SystemPage.size, pageCount: region.pageCount)
         urgent.geometry = geometry
-        try urgent.send(.hello(Hello(geometry: geometry, features: [.skipBitmap, .zeroReplies], session: session)))
+        try urgent.send(.hello(Hello(geometry: geometry, features: Self.features, session: session)))
         let bulk = try accept(listener, lane: .bulk, session: session)
         bulk.geometry = geometry
         let ready = try receive(urgent, before: "READY")
@@ -97,64 +117,184 @@ public final class PostcopySource: Sendable {
 
         // The destination is running: only now does the bitmap travel, so it
         // adds nothing to the switchover.
-        if configuration.sendSkipBitmap {
-            let encoded = RunLengthCodec.encode(plan.skip)
-            try urgent.send(.bitmap(kind: Wire.skipBitmapKind, encoded: encoded))
-            counters.bitmapBytes.store(encoded.count, ordering: .relaxed)
+        var lanes = Lanes(urgent: urgent, bulk: bulk)
+        var destinationHasSkipBitmap = false
+        var stream = PageStream(region: region, plan: plan, batchPages: configuration.streamBatchPages,
+                                counters: counters, announceSkipped: !configuration.sendSkipBitmap)
+        while true {
+            if configuration.sendSkipBitmap && !destinationHasSkipBitmap {
+                let encoded = RunLengthCodec.encode(plan.skip)
+                do {
+                    try lanes.urgent.send(.bitmap(kind: Wire.skipBitmapKind, encoded: encoded))
+                } catch {
+                    guard error.isConnectionLoss else { throw error }
+                    // Lost with the lanes: serveLanes sees the same and pauses.
+                }
+                counters.bitmapBytes.add(encoded.count, ordering: .relaxed)
+            }
+            switch try serveLanes(lanes, stream: stream) {
+            case .completed:
+                let finished = clock.now
+                return SourceReport(plan: plan, counters: counters, scanSeconds: scanSeconds,
+                                    switchoverSeconds: seconds(running - started), totalSeconds: seconds(finished - started))
+            case .lost(let cause):
+                // Paused: the destination's threads wait on their pages and
+                // nothing is lost; carry on over new connections, if it comes back.
+                guard let deadline = configuration.recoveryDeadline else {
+                    throw SourceError.connectionLost(before: "COMPLETE", underlying: "\(cause)")
+                }
+                let pauseStart = clock.now
+                let (next, hasSkipBitmap, held) = try reconnection(on: listener, session: session, geometry: geometry,
+                                                                   deadline: deadline, cause: cause)
+                // What was sent but is not held was lost in flight: it travels again.
+                let lost = stream.neededPagesSent.subtracting(held).count
+                counters.pagesResent.add(lost, ordering: .relaxed)
+                counters.reconnections.add(1, ordering: .relaxed)
+                counters.pausedNanoseconds.add(Int((clock.now - pauseStart) / .nanoseconds(1)), ordering: .relaxed)
+                stream = PageStream(region: region, plan: plan, batchPages: configuration.streamBatchPages,
+                                    counters: counters, announceSkipped: !configuration.sendSkipBitmap,
+                                    held: held, discarded: stream.discardedPages)
+                lanes = next
+                destinationHasSkipBitmap = hasSkipBitmap
+            }
         }
+    }
 
-        let stream = PageStream(region: region, plan: plan, batchPages: configuration.streamBatchPages, counters: counters,
-                                announceSkipped: !configuration.sendSkipBitmap)
+    /// The features this source offers in HELLO.
+    private static let features: Features = [.skipBitmap, .zeroReplies]
+
+    /// Serves one generation of lanes: streams on the bulk lane, answers the
+    /// urgent lane, until COMPLETE or until either lane is lost. Both lanes are
+    /// shut and the streamer stopped when it returns.
+    ///
+    /// - Throws: Anything but a lost connection: a frame that breaks the
+    ///   protocol, a premature COMPLETE, the destination's ERROR.
+    private func serveLanes(_ lanes: Lanes, stream: PageStream) throws -> LanesEnd {
+        let (urgent, bulk) = (lanes.urgent, lanes.bulk)
         let streamFailure = StreamFailure()
         let streamer = DedicatedThread(name: "bulk stream") {
             do {
                 try stream.run(on: bulk)
             } catch where !stream.isStopped {
-                // The serve loop waits on the urgent lane: cut it so it sees this.
                 streamFailure.error.withLock { $0 = error }
-                urgent.shutdown()
+                // The serve loop waits on the urgent lane. A destination that
+                // broke the bulk lane also closes that one, often after an
+                // ERROR saying why, which the loop should read: cut it only
+                // if it has not ended within a grace period.
+                let graceEnd = ContinuousClock.now + .seconds(1)
+                var tick = Backoff(initial: .milliseconds(10), maximum: .milliseconds(10))
+                while !stream.isStopped && tick.wait(before: graceEnd) {}
+                if !stream.isStopped { urgent.shutdown() }
             } catch {
-                // Stopped: the migration is over and the lane was shut under it.
+                // Stopped: the lanes are over and were shut under it.
             }
         }
         defer {
             stream.stop()
             bulk.shutdown()
+            urgent.shutdown()
             streamer.join()
         }
 
-        while true {
-            let frame: Frame
-            do {
-                frame = try receive(urgent, before: "COMPLETE")
-            } catch {
-                throw streamFailure.error.withLock { $0 } ?? error
-            }
-            switch frame {
-            case .request(let offsets):
-                try answer(offsets, on: urgent, stream: stream)
-            case .discard(let offset, let count):
-                let first = offset / SystemPage.size
-                stream.discard(first..<(first + count))
-            case .complete(let pagesHeld):
-                guard pagesHeld == region.pageCount else {
-                    throw SourceError.completeCountMismatch(claimed: pagesHeld, pageCount: region.pageCount)
+        do {
+            while true {
+                let frame: Frame
+                do {
+                    frame = try urgent.receive()
+                    switch frame {
+                    case .request(let offsets):
+                        try answer(offsets, on: urgent, stream: stream)
+                        continue
+                    default:
+                        break
+                    }
+                } catch {
+                    // The destination's ERROR, or a frame that broke the rules.
+                    guard let loss = error as? WireError, loss.isConnectionLoss else { throw error }
+                    // The streamer's failure, if any, is why the urgent lane was cut.
+                    let cause: any Error = streamFailure.error.withLock { $0 } ?? loss
+                    guard let wire = cause as? WireError, wire.isConnectionLoss else { throw cause }
+                    return .lost(wire)
                 }
-                let unsent = stream.pagesNeverSent()
-                guard unsent == 0 else { throw SourceError.completeTooEarly(pagesNotSent: unsent) }
-                // Nothing is left to send: end the stream (cutting a frame of
-                // pages the destination already holds) so the counters are final.
-                stream.stop()
-                bulk.shutdown()
-                streamer.join()
-                try urgent.send(.done)
-                let finished = clock.now
-                return SourceReport(plan: plan, counters: counters, scanSeconds: scanSeconds, switchoverSeconds: seconds(running - started),
-                                    totalSeconds: seconds(finished - started))
-            case .error(let code, let reason):
-                throw WireError.remote(code: code, reason: reason)
-            default:
-                throw SourceError.unexpectedFrame(state: "while serving", frame: "\(frame)")
+                switch frame {
+                case .discard(let offset, let count):
+                    let first = offset / SystemPage.size
+                    stream.discard(first..<(first + count))
+                case .complete(let pagesHeld):
+                    guard pagesHeld == region.pageCount else {
+                        throw SourceError.completeCountMismatch(claimed: pagesHeld, pageCount: region.pageCount)
+                    }
+                    let unsent = stream.pagesNeverSent()
+                    guard unsent == 0 else { throw SourceError.completeTooEarly(pagesNotSent: unsent) }
+                    // Nothing is left to send: end the stream (cutting a frame of
+                    // pages the destination already holds) so the counters are final.
+                    stream.stop()
+                    bulk.shutdown()
+                    streamer.join()
+                    // The destination holds everything: an acknowledgement lost
+                    // with the connection costs it nothing.
+                    try? urgent.send(.done)
+                    return .completed
+                case .error(let code, let reason):
+                    throw WireError.remote(code: code, reason: reason)
+                default:
+                    throw SourceError.unexpectedFrame(state: "while serving", frame: "\(frame)")
+                }
+            }
+        } catch {
+            // Tell the destination why, where this lane still carries it.
+            try? urgent.send(.error(code: WireErrorCode.protocolViolation.rawValue, reason: String("\(error)".prefix(1024))))
+            throw error
+        }
+    }
+
+    /// Waits until `deadline` for the destination of `session` to reconnect:
+    /// JOIN(urgent), HELLO, JOIN(bulk), RESUME. A connection that fails its
+    /// part of the handshake (cut, silent for `handshakeTimeout`, another
+    /// session) is dropped and the wait goes on: the destination retries.
+    ///
+    /// - Returns: The new lanes, whether the destination has the skip bitmap,
+    ///   and the pages it holds.
+    /// - Throws: `SourceError.recoveryTimedOut` when the deadline passes; a
+    ///   protocol violation in RESUME.
+    private func reconnection(on listener: Listener, session: UInt64, geometry: Geometry, deadline: Duration,
+                              cause: WireError) throws -> (Lanes, hasSkipBitmap: Bool, held: PageBitmap) {
+        let clock = ContinuousClock()
+        let end = clock.now + deadline
+        var urgent: FramedSocket?
+        while true {
+            let remaining = end - clock.now
+            guard remaining > .zero, let socket = try listener.accept(timeout: remaining) else {
+                throw SourceError.recoveryTimedOut(seconds: seconds(deadline), cause: "\(cause)")
+            }
+            do {
+                try socket.setReceiveTimeout(configuration.handshakeTimeout)
+                guard case .join(let join) = try socket.receive() else { continue }
+                guard join.session == session else {
+                    try? socket.send(.error(code: WireErrorCode.protocolViolation.rawValue,
+                                            reason: "this source is paused in another migration (session \(session))"))
+                    continue
+                }
+                socket.geometry = geometry
+                try socket.configure(for: join.lane)
+                switch join.lane {
+                case .urgent:
+                    try socket.send(.hello(Hello(geometry: geometry, features: Self.features, session: session)))
+                    urgent = socket
+                case .bulk:
+                    guard let lane = urgent else { continue }
+                    urgent = nil
+                    let frame = try lane.receive()
+                    guard case .resume(let hasSkipBitmap, let encoded) = frame else {
+                        throw SourceError.unexpectedFrame(state: "instead of RESUME", frame: "\(frame)")
+                    }
+                    let held = try RunLengthCodec.decode(encoded, expectedPageCount: region.pageCount)
+                    try lane.setReceiveTimeout(nil)
+                    return (Lanes(urgent: lane, bulk: socket), hasSkipBitmap, held)
+                }
+            } catch {
+                // Cut or silent during the handshake: wait for the next attempt.
+                guard let wire = error as? WireError, wire.isConnectionLoss else { throw error }
             }
         }
     }

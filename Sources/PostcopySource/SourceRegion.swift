@@ -98,6 +98,7 @@ public enum SourceError: Error, Sendable, Equatable, CustomStringConvertible {
     case connectionLost(before: String, underlying: String)
     case acceptTimedOut(lane: String)
     case badBatchSize(Int, maximum: Int)
+    case recoveryTimedOut(seconds: Double, cause: String)
 
     public var description: String {
         switch self {
@@ -125,6 +126,8 @@ public enum SourceError: Error, Sendable, Equatable, CustomStringConvertible {
             "no destination connected its \(lane) lane in time"
         case .badBatchSize(let pages, let maximum):
             "a background batch of \(pages) pages is outside 1...\(maximum) (a frame carries at most 16 MiB)"
+        case .recoveryTimedOut(let seconds, let cause):
+            "the connection to the destination was lost (\(cause)) and it did not reconnect within \(seconds) s"
         }
     }
 }

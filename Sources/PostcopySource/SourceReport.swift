@@ -12,6 +12,9 @@ final class SourceCounters: Sendable {
     let requestsReceived = Atomic<Int>(0)
     let bitmapBytes = Atomic<Int>(0)
     let pagesDiscarded = Atomic<Int>(0)
+    let reconnections = Atomic<Int>(0)
+    let pagesResent = Atomic<Int>(0)
+    let pausedNanoseconds = Atomic<Int>(0)
 }
 
 /// What a source did, by class of page.
@@ -36,7 +39,15 @@ public struct SourceReport: Sendable, Codable, Equatable {
     public var requestFrames: Int
     /// Pages the destination discarded (its application dropped or unmapped them).
     public var pagesDiscarded: Int
+    /// Encoded skip-bitmap bytes sent (again after a reconnection to a
+    /// destination that had not received it).
     public var bitmapBytes: Int
+    /// Times the destination reconnected after a lost lane, and resumed.
+    public var reconnections: Int
+    /// Pages sent again because they were lost in flight with a connection.
+    public var pagesResent: Int
+    /// Time spent paused, waiting for the destination to reconnect.
+    public var pausedSeconds: Double
     /// Classifying the pages, before any connection.
     public var scanSeconds: Double
     /// First connection to READY: how long the destination could not run.
@@ -59,6 +70,9 @@ public struct SourceReport: Sendable, Codable, Equatable {
         requestFrames = counters.requestsReceived.load(ordering: .relaxed)
         pagesDiscarded = counters.pagesDiscarded.load(ordering: .relaxed)
         bitmapBytes = counters.bitmapBytes.load(ordering: .relaxed)
+        reconnections = counters.reconnections.load(ordering: .relaxed)
+        pagesResent = counters.pagesResent.load(ordering: .relaxed)
+        pausedSeconds = Double(counters.pausedNanoseconds.load(ordering: .relaxed)) / 1e9
         self.scanSeconds = scanSeconds
         self.switchoverSeconds = switchoverSeconds
         self.totalSeconds = totalSeconds

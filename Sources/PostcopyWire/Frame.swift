@@ -11,7 +11,7 @@
 /// ## Frame header (8 bytes)
 ///
 ///     bytes 0..<4   u32  bodyLength   bytes that follow the header
-///     byte  4       u8   type         1...10, below
+///     byte  4       u8   type         1...12, below
 ///     byte  5       u8   flags        must be 0
 ///     bytes 6..<8   u16  reserved     must be 0
 ///
@@ -93,6 +93,14 @@
 ///     8..<12  u32  count      >= 1
 ///     12..<16 u32  reserved   0
 ///
+/// **12 RESUME**, destination to source, urgent; 8 + n bytes, n >= 1: sent
+/// after JOIN(bulk) on a reconnection (below), in place of READY.
+///
+///     0       u8   flags      bit 0: the destination has the skip bitmap; others 0
+///     1..<8   7 bytes         0
+///     8..     n bytes         encoded bitmap of the pages the destination
+///                             holds or no longer needs (opaque to this module)
+///
 /// ## Sequence
 ///
 ///     destination                          source
@@ -105,6 +113,21 @@
 ///                            <------------  PAGES(reply) or ZERO
 ///     COMPLETE(pagesHeld)    ------------>
 ///                            <------------  DONE
+///
+/// ## Recovery
+///
+/// When a lane breaks before DONE, both sides close both lanes and pause:
+/// the destination's faulting threads stay blocked, the source keeps
+/// listening. The destination reconnects with the session HELLO gave it:
+///
+///     JOIN(urgent, session)  ------------>
+///                            <------------  HELLO(the same geometry and session)
+///     JOIN(bulk, session)    ------------>
+///     RESUME(held bitmap)    ------------>
+///     REQUEST(still missing) ------------>  (then as before; COMPLETE if held)
+///
+/// The source forgets what it had sent: whatever RESUME does not show held
+/// was lost in flight and travels again.
 ///
 /// A frame that breaks any rule above ends the connection: the receiver
 /// reports a `WireError` (and may send ERROR with its `code`), never guesses.
@@ -134,6 +157,7 @@ public enum FrameType: UInt8, Sendable, CaseIterable, CustomStringConvertible {
     case done = 9
     case error = 10
     case discard = 11
+    case resume = 12
 
     /// The frame's name as the protocol document spells it ("PAGES").
     public var description: String {
@@ -149,6 +173,7 @@ public enum FrameType: UInt8, Sendable, CaseIterable, CustomStringConvertible {
         case .done: return "DONE"
         case .error: return "ERROR"
         case .discard: return "DISCARD"
+        case .resume: return "RESUME"
         }
     }
 
@@ -161,7 +186,7 @@ public enum FrameType: UInt8, Sendable, CaseIterable, CustomStringConvertible {
     /// frame cannot be checked (and must not arrive) before HELLO.
     var needsGeometry: Bool {
         switch self {
-        case .bitmap, .pages, .zero, .request, .discard: return true
+        case .bitmap, .pages, .zero, .request, .discard, .resume: return true
         case .join, .hello, .ready, .complete, .done, .error: return false
         }
     }
@@ -174,14 +199,14 @@ public enum FrameType: UInt8, Sendable, CaseIterable, CustomStringConvertible {
         case .ready, .done: return 0
         case .zero, .discard: return 16
         case .complete: return 8
-        case .bitmap, .pages, .request, .error: return nil
+        case .bitmap, .pages, .request, .error, .resume: return nil
         }
     }
 
     /// The fixed fields before a variable-length body's payload.
     var minimumBodyLength: Int {
         switch self {
-        case .bitmap: return 8
+        case .bitmap, .resume: return 8
         case .pages: return 16
         case .request: return 8
         case .error: return 4
@@ -209,6 +234,10 @@ public enum Frame: Sendable, Equatable {
     /// DISCARD: the destination no longer needs `count` pages from byte
     /// `offset` (its application dropped or unmapped them).
     case discard(offset: Int, count: Int)
+    /// RESUME: after a reconnection, what the destination holds (or no
+    /// longer needs), as an encoded bitmap; `hasSkipBitmap` if it received
+    /// the skip BITMAP before the break.
+    case resume(hasSkipBitmap: Bool, held: [UInt8])
     /// REQUEST: the destination needs the pages at these byte offsets.
     case request(offsets: [Int])
     /// COMPLETE: the destination holds every page.
@@ -241,6 +270,7 @@ public enum Frame: Sendable, Equatable {
         case .complete: return .complete
         case .done: return .done
         case .error: return .error
+        case .resume: return .resume
         }
     }
 }

@@ -53,6 +53,7 @@ extension FrameReader {
         case .hello: return .hello(try decodeHello())
         case .ready: return .ready
         case .bitmap: return try decodeBitmap(bodyLength: bodyLength)
+        case .resume: return try decodeResume(bodyLength: bodyLength)
         case .pages: return try decodePages(bodyLength: bodyLength, geometry: geometry!)
         case .zero, .discard: return try decodePageRange(type, geometry: geometry!)
         case .request: return try decodeRequest(bodyLength: bodyLength, geometry: geometry!, limits: limits)
@@ -104,6 +105,17 @@ extension FrameReader {
         let encodedLength = bodyLength - FrameType.bitmap.minimumBodyLength
         guard encodedLength > 0 else { throw .emptyBitmap }
         return .bitmap(kind: kind, encoded: try readBytes(encodedLength))
+    }
+
+    private mutating func decodeResume(bodyLength: Int) throws(WireError) -> Frame {
+        let flags = try read(UInt8.self)
+        guard flags & ~1 == 0 else { throw .nonzeroReserved(field: "RESUME flags") }
+        guard try read(UInt8.self) == 0, try read(UInt16.self) == 0, try read(UInt32.self) == 0 else {
+            throw .nonzeroReserved(field: "RESUME reserved bytes")
+        }
+        let encodedLength = bodyLength - FrameType.resume.minimumBodyLength
+        guard encodedLength > 0 else { throw .emptyBitmap }
+        return .resume(hasSkipBitmap: flags & 1 != 0, held: try readBytes(encodedLength))
     }
 
     private mutating func decodePages(bodyLength: Int, geometry: Geometry) throws(WireError) -> Frame {

@@ -96,6 +96,12 @@ extension Frame {
             encoder.append(UInt16(0))
             encoder.append(UInt32(0))
             return encoded
+        case .resume(let hasSkipBitmap, let held):
+            encoder.append(UInt8(hasSkipBitmap ? 1 : 0))
+            encoder.append(UInt8(0))
+            encoder.append(UInt16(0))
+            encoder.append(UInt32(0))
+            return held
         case .pages:
             preconditionFailure("PAGES carry data: send them with FramedSocket.sendPages")
         case .zero(let offset, let count), .discard(let offset, let count):
@@ -130,6 +136,9 @@ extension Frame {
             guard kind == Wire.skipBitmapKind else { throw .bitmapKindUnknown(kind) }
             guard !encoded.isEmpty else { throw .emptyBitmap }
             bodyLength = type.minimumBodyLength + encoded.count
+        case .resume(_, let held):
+            guard !held.isEmpty else { throw .emptyBitmap }
+            bodyLength = type.minimumBodyLength + held.count
         case .pages:
             preconditionFailure("PAGES carry data: send them with FramedSocket.sendPages")
         case .zero(let offset, let count), .discard(let offset, let count):

@@ -189,6 +189,14 @@ public final class FramedSocket: @unchecked Sendable {
         SocketCalls.shutdown(descriptor)
     }
 
+    /// Bounds how long `receive` waits for bytes (`SO_RCVTIMEO`); nil waits
+    /// for ever. A receive that times out throws `.system` with `EAGAIN`,
+    /// which, like every receive error, ends this direction: meant for
+    /// handshakes, where a peer that stays silent is given up on.
+    public func setReceiveTimeout(_ timeout: Duration?) throws(WireError) {
+        try SocketCalls.setTimeout(descriptor, option: SO_RCVTIMEO, timeout, name: "SO_RCVTIMEO")
+    }
+
     /// Turns off Nagle's algorithm (`setsockopt(TCP_NODELAY)`), so a small
     /// frame leaves at once; the urgent lane wants this. No effect on Unix
     /// sockets, which have no such delay.

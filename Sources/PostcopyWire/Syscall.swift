@@ -119,6 +119,22 @@ enum SocketCalls {
         }.get()
     }
 
+    /// `setsockopt(2)` of a `timeval` (`SO_RCVTIMEO`, `SO_SNDTIMEO`); nil is
+    /// no timeout.
+    static func setTimeout(_ socket: FileDescriptor, option: Int32, _ timeout: Duration?, name: String) throws(WireError) {
+        var value = timeval()
+        if let timeout {
+            let (seconds, attoseconds) = timeout.components
+            value.tv_sec = Int(seconds)
+            value.tv_usec = Int(attoseconds / 1_000_000_000_000)
+            // A zero timeval means "no timeout": round a positive timeout up.
+            if value.tv_sec == 0 && value.tv_usec == 0 { value.tv_usec = 1 }
+        }
+        _ = try Syscall.onSocket("setsockopt(\(name))") {
+            Glibc.setsockopt(socket.rawValue, SOL_SOCKET, option, &value, socklen_t(MemoryLayout<timeval>.size))
+        }.get()
+    }
+
     /// `getsockopt(2)` of an `Int32` value; `name` is for the error.
     static func option(
         _ socket: FileDescriptor, level: Int32, option: Int32, name: String

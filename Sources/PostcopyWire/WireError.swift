@@ -81,6 +81,24 @@ public enum WireError: Error, Equatable, Sendable, CustomStringConvertible {
     /// An endpoint string or value that names no socket address.
     case invalidEndpoint(String)
 
+    /// Whether the connection was lost rather than misused: the peer or the
+    /// path went away (end of stream, a frame cut short, a reset, a timeout),
+    /// so a new connection may carry on where this one stopped. A frame that
+    /// broke a rule, or the peer's ERROR, is not.
+    public var isConnectionLoss: Bool {
+        switch self {
+        case .connectionClosed, .truncated:
+            return true
+        case .system(_, let errno):
+            // EAGAIN: a receive timeout (`setReceiveTimeout`) ran out.
+            return [.connectionReset, .brokenPipe, .timedOut, .connectionAbort, .noRouteToHost,
+                    .networkUnreachable, .networkDown, .hostIsDown, .socketNotConnected, .connectionRefused,
+                    .resourceTemporarilyUnavailable, .noSuchFileOrDirectory].contains(errno)
+        default:
+            return false
+        }
+    }
+
     /// The ERROR code that reports this error to the peer.
     public var code: WireErrorCode {
         switch self {

@@ -29,6 +29,11 @@ struct DestCommand: ParsableCommand {
     @Flag(name: .customLong("no-eager-zero"), help: "Zero-fill skipped pages only when touched, not as soon as the bitmap arrives.")
     var noEagerZero = false
 
+    @Option(name: .customLong("recovery-deadline"), help: ArgumentHelp(
+        "Seconds to keep reconnecting after a lost connection (0: fail at once).",
+        discussion: "Threads touching missing pages wait meanwhile. When the deadline passes, the pages that never arrived are poisoned (a thread touching one gets SIGBUS) and the command exits 1."))
+    var recoveryDeadline = 60
+
     @Flag(name: .long, help: "Print the report as JSON on stdout.")
     var json = false
 
@@ -41,6 +46,7 @@ struct DestCommand: ParsableCommand {
             var configuration = PostcopyDestination.Configuration()
             configuration.connectTimeout = .seconds(timeout)
             configuration.eagerZeroMap = !noEagerZero
+            configuration.recoveryDeadline = recoveryDeadline > 0 ? .seconds(recoveryDeadline) : nil
             let destination = try PostcopyDestination.connect(to: Endpoint(parsing: connect), configuration: configuration)
             logger.info("running on \(destination.region.length) bytes at \(destination.region)")
             let report = try DestCommand.waitShowingProgress(destination)
@@ -86,6 +92,7 @@ struct DestCommand: ParsableCommand {
             ["ZERO replies", "\(report.zeroReplies)"],
             ["duplicates (EEXIST)", "\(report.duplicatePages)"],
             ["bytes received", "\(report.bytesReceived)"],
+            ["reconnections (paused s)", String(format: "%d (%.3f)", report.reconnections, report.pausedSeconds)],
             ["local faults p50/p99 us", String(format: "%.1f / %.1f", report.localZeroLatencyMicroseconds.p50, report.localZeroLatencyMicroseconds.p99)],
             ["remote faults p50/p99 us", String(format: "%.1f / %.1f", report.remoteLatencyMicroseconds.p50, report.remoteLatencyMicroseconds.p99)],
             ["switchover ms", String(format: "%.3f", report.switchoverSeconds * 1000)],

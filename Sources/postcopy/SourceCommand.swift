@@ -39,6 +39,11 @@ struct SourceCommand: ParsableCommand {
     @Option(name: .customLong("accept-timeout"), help: "Seconds to wait for the destination to connect.")
     var acceptTimeout = 120
 
+    @Option(name: .customLong("recovery-deadline"), help: ArgumentHelp(
+        "Seconds to wait for the destination to reconnect after a lost connection (0: fail at once).",
+        discussion: "While it waits, the destination's faulting threads stay blocked and nothing is lost; on reconnection it says which pages it holds and only the rest is sent."))
+    var recoveryDeadline = 60
+
     @Flag(name: .long, help: "Print the report as JSON on stdout.")
     var json = false
 
@@ -52,6 +57,7 @@ struct SourceCommand: ParsableCommand {
         configuration.scanZeroPages = !noZeroScan
         configuration.streamBatchPages = batchPages
         configuration.acceptTimeout = .seconds(acceptTimeout)
+        configuration.recoveryDeadline = recoveryDeadline > 0 ? .seconds(recoveryDeadline) : nil
         let free = try freeRanges.map { try FreeRanges.parse(String(decoding: readFile($0), as: UTF8.self)) } ?? []
         do {
             let region = try SourceRegion(imageAt: FilePath(image))
@@ -77,6 +83,8 @@ struct SourceCommand: ParsableCommand {
             ["sent: requested", "\(report.pagesRequested)"],
             ["ZERO replies", "\(report.zeroReplies)"],
             ["bitmap bytes", "\(report.bitmapBytes)"],
+            ["reconnections", "\(report.reconnections)"],
+            ["pages sent again (lost in flight)", "\(report.pagesResent)"],
             ["switchover ms", String(format: "%.3f", report.switchoverSeconds * 1000)],
             ["total s", String(format: "%.3f", report.totalSeconds)],
         ])

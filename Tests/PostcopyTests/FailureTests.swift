@@ -11,7 +11,7 @@ import UFFDCore
 
 @Suite("A source that dies mid-migration")
 struct FailureTests {
-    @Test("the destination reports what arrived, poisons the rest, and a thread touching a missing page gets SIGBUS")
+    @Test("after the recovery deadline the destination reports what arrived, poisons the rest, and a thread touching a missing page gets SIGBUS")
     func killedSource() throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("postcopy-kill-\(getpid())").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -30,6 +30,7 @@ struct FailureTests {
         try source.run()
         var configuration = PostcopyDestination.Configuration()
         configuration.connectTimeout = .seconds(20)
+        configuration.recoveryDeadline = .seconds(2)
         let destination = try PostcopyDestination.connect(to: .unix(path: "\(directory)/s.sock"), configuration: configuration)
         kill(source.processIdentifier, SIGKILL)
         source.waitUntilExit()
@@ -40,6 +41,12 @@ struct FailureTests {
         #expect(failure.held.count == failure.pagesHeld)
         #expect(failure.pagesPoisoned == pages - failure.pagesHeld)
         #expect("\(failure)".contains("poisoned"))
+        // It tried to reconnect until the deadline, then gave up.
+        guard case .sourceUnreachable(let seconds, let attempts, _, _)? = failure.cause as? DestinationError else {
+            Issue.record("the failure is not the unreachable source: \(failure.cause)")
+            return
+        }
+        #expect(seconds == 2 && attempts >= 1)
 
         // A forked child shares the region's page tables (poison markers
         // included): touching a missing page must kill it with SIGBUS, a

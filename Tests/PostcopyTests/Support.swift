@@ -104,11 +104,14 @@ func touchPages(_ region: MemoryRange, _ pages: [[Int]]) {
 }
 
 /// The `postcopy` executable SwiftPM built beside the test bundle.
-func postcopyExecutable() -> String {
+func postcopyExecutable() -> String { siblingExecutable("postcopy") }
+
+/// An executable SwiftPM built beside the test bundle (`postcopy`, `CuttingProxy`).
+func siblingExecutable(_ name: String) -> String {
     var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
     let count = readlink("/proc/self/exe", &buffer, buffer.count - 1)
     let bundle = String(decoding: buffer[..<max(count, 0)].map { UInt8(bitPattern: $0) }, as: UTF8.self)
-    return String(bundle[..<(bundle.lastIndex(of: "/") ?? bundle.endIndex)]) + "/postcopy"
+    return String(bundle[..<(bundle.lastIndex(of: "/") ?? bundle.endIndex)]) + "/" + name
 }
 
 /// Runs the `postcopy` executable built beside the test bundle; returns its

@@ -39,6 +39,8 @@ struct FuzzTests {
             #expect(offsets.allSatisfy { $0 % geometry.pageSize == 0 && $0 < geometry.regionLength })
         case .bitmap(let kind, let encoded):
             #expect(kind == Wire.skipBitmapKind && !encoded.isEmpty)
+        case .resume(_, let held):
+            #expect(geometry != nil && !held.isEmpty)
         case .error:
             Issue.record("an ERROR frame must be thrown as .remote, not returned")
         case .join, .hello, .ready, .complete, .done:
@@ -62,7 +64,7 @@ struct FuzzTests {
             var bytes: [UInt8] = []
             if index % 2 == 1 {
                 // A header that passes the header checks, so bodies get fuzzed.
-                let type = UInt8.random(in: 1...10, using: &random)
+                let type = UInt8.random(in: 1...12, using: &random)
                 let length = UInt32.random(in: 0...200, using: &random)
                 bytes = frame(type, [], length: length)
             }
@@ -113,6 +115,7 @@ struct FuzzTests {
             .bitmap(kind: Wire.skipBitmapKind, encoded: [1, 2, 3, 4, 5]),
             .zero(offset: 8192, count: 3),
             .discard(offset: 4096, count: 2),
+            .resume(hasSkipBitmap: true, held: [9, 8, 7]),
             .request(offsets: [0, 4096, 63 * 4096]),
             .complete(pagesHeld: 64),
             .done,

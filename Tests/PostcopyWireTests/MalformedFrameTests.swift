@@ -19,7 +19,7 @@ private let cases: [Malformed] = [
     // Header
     Malformed(name: "clean EOF at a frame boundary", bytes: [], expected: .connectionClosed),
     Malformed(name: "truncated header", bytes: [16, 0, 0, 0, 1], expected: .truncated(expected: 8, received: 5)),
-    Malformed(name: "unknown type 12", bytes: frame(12, []), expected: .unknownFrameType(12)),
+    Malformed(name: "unknown type 13", bytes: frame(13, []), expected: .unknownFrameType(13)),
     Malformed(name: "unknown type 0", bytes: frame(0, []), expected: .unknownFrameType(0)),
     Malformed(name: "nonzero header flags", bytes: frame(3, [], flags: 1), expected: .nonzeroReserved(field: "header flags byte")),
     Malformed(name: "nonzero header reserved", bytes: frame(3, [], reserved: 0x100),
@@ -76,6 +76,15 @@ private let cases: [Malformed] = [
               expected: .nonzeroReserved(field: "BITMAP reserved bytes")),
     Malformed(name: "BITMAP shorter than its fixed fields", bytes: frame(4, [1, 0, 0]),
               expected: .bodyTooShort(type: 4, minimum: 8, actual: 3)),
+
+    // RESUME
+    Malformed(name: "RESUME unknown flag", bytes: frame(12, [2, 0, 0, 0, 0, 0, 0, 0, 0xFF]),
+              expected: .nonzeroReserved(field: "RESUME flags")),
+    Malformed(name: "RESUME empty bitmap", bytes: frame(12, [1, 0, 0, 0, 0, 0, 0, 0]), expected: .emptyBitmap),
+    Malformed(name: "RESUME nonzero reserved", bytes: frame(12, [0, 0, 0, 0, 1, 0, 0, 0, 0xFF]),
+              expected: .nonzeroReserved(field: "RESUME reserved bytes")),
+    Malformed(name: "RESUME shorter than its fixed fields", bytes: frame(12, [1]),
+              expected: .bodyTooShort(type: 12, minimum: 8, actual: 1)),
 
     // PAGES
     Malformed(name: "PAGES offset at the region's end", bytes: frame(5, pagesHead(offset: region, count: 1) + oneFullPage),

@@ -16,6 +16,8 @@ struct RoundTripTests {
             .bitmap(kind: Wire.skipBitmapKind, encoded: pattern(tag: 1, count: 3000)),
             .zero(offset: 4095 * 4096, count: 1),
             .discard(offset: 4000 * 4096, count: 96),
+            .resume(hasSkipBitmap: false, held: pattern(tag: 2, count: 700)),
+            .resume(hasSkipBitmap: true, held: [1]),
             .request(offsets: offsets),
             .complete(pagesHeld: 4096),
             .done,

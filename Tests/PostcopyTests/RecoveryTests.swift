@@ -1,0 +1,154 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+import PostcopyDest
+import PostcopySource
+import PostcopyWire
+import Testing
+import UFFDCore
+
+/// Migrations through a proxy process that cuts every connection at random
+/// points: both sides pause, the destination reconnects and resumes, and every
+/// page ends correct.
+@Suite("Recovery: connections cut at random points mid-migration")
+struct RecoveryTests {
+    struct Scenario: Sendable, CustomTestStringConvertible {
+        var seed: UInt64
+        var cuts: Int
+        /// Skipped pages as a bitmap (true) or as ZERO frames (option b).
+        var sendSkipBitmap: Bool
+        var streamBatchPages: Int
+        var testDescription: String {
+            "seed \(seed): \(cuts) cuts, \(sendSkipBitmap ? "bitmap" : "ZERO frames"), batches of \(streamBatchPages)"
+        }
+    }
+
+    static let scenarios = [
+        Scenario(seed: 1, cuts: 5, sendSkipBitmap: true, streamBatchPages: 64),
+        Scenario(seed: 2, cuts: 8, sendSkipBitmap: false, streamBatchPages: 16),
+        Scenario(seed: 3, cuts: 5, sendSkipBitmap: true, streamBatchPages: 256),
+    ]
+
+    @Test("every cut is survived: the destination reconnects, resumes, and every page ends correct",
+          .timeLimit(.minutes(2)), arguments: scenarios)
+    func cutsAreSurvived(_ scenario: Scenario) throws {
+        let directory = "/tmp/postcopy-recovery-\(getpid())-\(scenario.seed)"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+
+        // 64 MiB: free runs, zero and untouched pages, the rest data.
+        let pages = 16_384
+        var random = SeededRandom(seed: scenario.seed)
+        var free: [Range<Int>] = []
+        var page = 0
+        while page < pages {
+            page += Int.random(in: 50...600, using: &random)
+            let length = min(Int.random(in: 1...400, using: &random), max(0, pages - page))
+            if length > 0 { free.append(page..<(page + length)) }
+            page += length
+        }
+        let testRegion = try TestRegion(pages: pages, free: free,
+                                        untouched: Set((0..<64).map { _ in Int.random(in: 0..<pages, using: &random) }),
+                                        zero: Set((0..<64).map { _ in Int.random(in: 0..<pages, using: &random) }))
+        var configuration = PostcopySource.Configuration()
+        configuration.sendSkipBitmap = scenario.sendSkipBitmap
+        configuration.streamBatchPages = scenario.streamBatchPages
+        configuration.recoveryDeadline = .seconds(30)
+        let source = try ServingSource(testRegion, endpoint: .unix(path: "\(directory)/source.sock"),
+                                       configuration: configuration)
+
+        // Cut points within the first 90% of the data that must travel, so
+        // all of them fall inside the migration.
+        let dataBytes = (pages - free.reduce(0) { $0 + $1.count }) * SystemPage.size
+        let proxy = Process()
+        proxy.executableURL = URL(fileURLWithPath: siblingExecutable("CuttingProxy"))
+        proxy.arguments = ["--listen", "\(directory)/proxy.sock", "--to", "\(directory)/source.sock",
+                           "--cuts", "\(scenario.cuts)", "--within", "\(dataBytes * 9 / 10)",
+                           "--seed", "\(scenario.seed)", "--report", "\(directory)/cuts"]
+        try proxy.run()
+        defer {
+            kill(proxy.processIdentifier, SIGKILL)
+            proxy.waitUntilExit()
+        }
+
+        var destinationConfiguration = PostcopyDestination.Configuration()
+        destinationConfiguration.connectTimeout = .seconds(20)
+        destinationConfiguration.recoveryDeadline = .seconds(30)
+        let destination = try PostcopyDestination.connect(to: .unix(path: "\(directory)/proxy.sock"),
+                                                          configuration: destinationConfiguration)
+        // Threads fault on random pages while pages stream and links break.
+        // (Should the migration fail, a thread touching a poisoned page
+        // ends this process with SIGBUS: loudly.)
+        let lists = (0..<4).map { _ in (0..<400).map { _ in Int.random(in: 0..<pages, using: &random) } }
+        let region = destination.region
+        let touchers = DedicatedThread(name: "touchers") { touchPages(region, lists) }
+        defer { touchers.join() }
+        let report: DestinationReport
+        do {
+            report = try destination.waitForCompletion()
+        } catch {
+            Issue.record("destination: \(error); source: \(Result { try source.finish() })")
+            return
+        }
+        let sourceReport = try source.finish()
+
+        let cuts = Int(try String(contentsOfFile: "\(directory)/cuts", encoding: .utf8)
+            .trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1
+        #expect(cuts == scenario.cuts, "the proxy cut \(cuts) times; the migration should outlast every cut point")
+        // A cut that lands while a reconnection is under way breaks it too,
+        // so there are at most as many resumptions as cuts, and at least one.
+        #expect((1...scenario.cuts).contains(report.reconnections), "\(report.reconnections) reconnections")
+        #expect(sourceReport.reconnections == report.reconnections)
+        var wrong: [Int] = []
+        for page in 0..<pages where !testRegion.matches(destination.region, page: page) { wrong.append(page) }
+        #expect(wrong.isEmpty, "\(wrong.count) pages differ, first \(wrong.prefix(5))")
+        print("recovery \(scenario.testDescription): survived \(cuts) cuts with \(report.reconnections) reconnections, "
+              + "\(sourceReport.pagesResent) pages sent again, paused \(String(format: "%.3f", report.pausedSeconds)) s")
+    }
+
+    @Test("with recovery off, a cut fails the migration at once and poisons what never arrived")
+    func recoveryOff() throws {
+        let directory = "/tmp/postcopy-recovery-off-\(getpid())"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let pages = 16_384
+        let region = try TestRegion(pages: pages)
+        var configuration = PostcopySource.Configuration()
+        configuration.recoveryDeadline = nil
+        let source = try ServingSource(region, endpoint: .unix(path: "\(directory)/source.sock"), configuration: configuration)
+        let proxy = Process()
+        proxy.executableURL = URL(fileURLWithPath: siblingExecutable("CuttingProxy"))
+        proxy.arguments = ["--listen", "\(directory)/proxy.sock", "--to", "\(directory)/source.sock",
+                           "--cuts", "1", "--within", "\(pages * SystemPage.size / 4)", "--seed", "7",
+                           "--report", "\(directory)/cuts"]
+        try proxy.run()
+        defer {
+            kill(proxy.processIdentifier, SIGKILL)
+            proxy.waitUntilExit()
+        }
+        var destinationConfiguration = PostcopyDestination.Configuration()
+        destinationConfiguration.connectTimeout = .seconds(20)
+        destinationConfiguration.recoveryDeadline = nil
+        let destination = try PostcopyDestination.connect(to: .unix(path: "\(directory)/proxy.sock"),
+                                                          configuration: destinationConfiguration)
+        let failure = try #require(throws: DestinationFailure.self) { try destination.waitForCompletion() }
+        #expect(failure.report.reconnections == 0)
+        #expect(failure.pagesHeld < pages)
+        #expect(failure.pagesPoisoned == pages - failure.pagesHeld)
+        #expect(throws: SourceError.self) { try source.finish() }
+    }
+}
+
+/// SplitMix64, so a scenario's layout and touches depend on its seed only.
+struct SeededRandom: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
