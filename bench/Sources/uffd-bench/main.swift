@@ -1,6 +1,6 @@
 // uffd-bench: UFFDCore and Bitmaps against C floors measured in the same run.
 //
-//   swift run -c release uffd-bench [--rounds N] [--pages N] [--json PATH] [--only faults|scan|codec]
+//   swift run -c release uffd-bench [--rounds N] [--pages N] [--json PATH] [--only faults|scan|codec|floors]
 //
 // Prints a table of medians and ratios and writes the raw figures as JSON.
 #if canImport(Glibc)
@@ -24,7 +24,7 @@ struct Options {
             case "--json": jsonPath = iterator.next() ?? jsonPath
             case "--only": only = iterator.next()
             case "-h", "--help":
-                print("usage: uffd-bench [--rounds N (7)] [--pages N (65536)] [--json PATH] [--only faults|scan|codec]")
+                print("usage: uffd-bench [--rounds N (7)] [--pages N (65536)] [--json PATH] [--only faults|scan|codec|floors]")
                 exit(0)
             default:
                 FileHandle.standardError.write("uffd-bench: unknown argument \(argument)\n".data(using: .utf8)!)
@@ -41,6 +41,9 @@ struct Report: Codable {
     var faults: [FaultLatency.Round] = []
     var scan: [Throughput.Round] = []
     var codec: [Throughput.Round] = []
+    var remoteFaultFloors: [Floors.FaultRound] = []
+    var populateFloors: [Throughput.Round] = []
+    var linkFloors: [Throughput.Round] = []
 }
 
 let options = Options(CommandLine.arguments)
@@ -77,6 +80,14 @@ if wants("scan") {
 if wants("codec") {
     report.codec = try Throughput.codec(rounds: options.rounds)
     Throughput.printTable("run-length codec", report.codec)
+}
+if wants("floors") {
+    report.remoteFaultFloors = try Floors.faults(pages: options.pages, rounds: options.rounds)
+    Floors.printFaults(report.remoteFaultFloors, pages: options.pages)
+    report.populateFloors = try Floors.populate(bytes: 1 << 30, rounds: options.rounds)
+    Throughput.printTable("populate floor: fresh private anonymous 1 GiB, 4 KiB pages", report.populateFloors)
+    report.linkFloors = try Floors.link(bytes: 1 << 30, rounds: options.rounds)
+    Throughput.printTable("link floor: 1 GiB through a socket pair, 4 MiB socket buffers", report.linkFloors)
 }
 
 let encoder = JSONEncoder()

@@ -27,4 +27,82 @@ uint64_t floor_touch(const volatile uint8_t *base, size_t pages, size_t page_siz
 /// The memory-read floor: ORs every 64-bit word of [p, p+length).
 uint64_t floor_or_reduce(const void *p, size_t length);
 
+/// floor_touch in the order given: touch i reads one byte of page order[i]
+/// and writes its nanoseconds to ns[i]. Returns the sum of bytes read.
+uint64_t floor_touch_order(const volatile uint8_t *base, const uint32_t *order, size_t pages, size_t page_size,
+                           uint64_t *ns);
+
+// MARK: Floors for remote faults, populating and the link (issue 4)
+//
+// Every function below returns 0 or an errno: the first error any of its
+// syscalls (or threads) met. EPIPE: a peer closed mid-run; EPROTO: a peer sent
+// something out of protocol; EBADMSG: the memory did not hold what was sent.
+
+enum floor_transport { FLOOR_UNIX = 0, FLOOR_TCP = 1 };
+
+/// Pages per chunk of the background stream (64 x 4 KiB = 256 KiB).
+#define FLOOR_STREAM_CHUNK_PAGES 64
+/// SO_SNDBUF / SO_RCVBUF of bulk sockets, as the product's bulk lane asks.
+#define FLOOR_BULK_SOCKET_BUFFER (4 << 20)
+
+struct floor_remote_stats {
+    /// Faults the handler served (the stop page not counted).
+    uint64_t faults;
+    /// Of which the stream had placed the page before the reply did (EEXIST).
+    uint64_t faults_present;
+    /// Pages the stream carried (every page: 0 without a stream).
+    uint64_t stream_pages;
+    /// Of which were already present when they arrived (faulted in first).
+    uint64_t stream_present;
+    /// The streamer's first send to the receiver's last placement.
+    uint64_t stream_ns;
+    /// The whole touching loop.
+    uint64_t touch_ns;
+};
+
+/// Remote-fault floor. A fresh region of `pages` pages (plus a stop page)
+/// registered MISSING; a source thread owns one end of a connected socket
+/// (`transport`: a Unix socketpair, or TCP over 127.0.0.1 with TCP_NODELAY)
+/// and answers each 8-byte request (a page index) with the page's 4 KiB; the
+/// handler thread blocks in read() on the uffd, sends the request, reads the
+/// reply fully and UFFDIO_COPYs it. The calling thread touches every page
+/// once: in order if `order` is NULL, else page order[i] at touch i (a
+/// permutation of 0..<pages); ns[i] gets touch i's nanoseconds.
+///
+/// If `stream` is nonzero, a second socket pair (4 MiB buffers) carries every
+/// page once more, in order, in FLOOR_STREAM_CHUNK_PAGES-page chunks sent as
+/// fast as the socket takes them; a receiver thread places each chunk with
+/// UFFDIO_COPY, skipping pages already present. Touches of pages the stream
+/// placed first do not fault: faulted[p] is 1 for exactly the pages the
+/// handler got a fault for, so the caller can keep the faulting touches.
+///
+/// At the end every page must hold the source's bytes (else EBADMSG).
+/// Needs `pages` * 4 KiB twice (source copy and region). 0 or an errno.
+int floor_remote_faults(int transport, int stream, size_t pages, const uint32_t *order, uint64_t *ns,
+                        uint8_t *faulted, struct floor_remote_stats *stats);
+
+enum floor_populate_mode {
+    /// Write one byte to each page.
+    FLOOR_POPULATE_TOUCH = 0,
+    /// memset the whole region.
+    FLOOR_POPULATE_MEMSET = 1,
+    /// Register MISSING and UFFDIO_COPY FLOOR_STREAM_CHUNK_PAGES pages per ioctl
+    /// from one buffer: the placement step of the stream receiver.
+    FLOOR_POPULATE_UFFD_COPY = 2,
+};
+
+/// Populate floor: maps a fresh private anonymous region of `bytes` (a
+/// multiple of 256 KiB), 4 KiB pages (MADV_NOHUGEPAGE), and populates it
+/// as `mode` says; `elapsed_ns` gets the time of that step alone (not mmap,
+/// register or munmap). 0 or an errno.
+int floor_populate(size_t bytes, int mode, uint64_t *elapsed_ns);
+
+/// Link floor: a sender thread send()s `bytes` bytes in `chunk`-byte calls
+/// over a connected pair (`transport`; SO_SNDBUF and SO_RCVBUF of
+/// `socket_buffer` bytes on both ends if > 0, else the kernel's defaults);
+/// the calling thread read()s up to `chunk` bytes at a time until all have
+/// arrived. `elapsed_ns`: from the first send to the last byte read.
+/// 0 or an errno.
+int floor_link(int transport, size_t bytes, size_t chunk, int socket_buffer, uint64_t *elapsed_ns);
+
 #endif
