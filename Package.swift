@@ -79,22 +79,23 @@ let package = Package(
             path: "Tests/UFFDTestHelper"),
         .executableTarget(
             name: "CuttingProxy",
-            dependencies: ["UFFDCore"],
+            dependencies: ["UFFDCore", "SeededRandom"],
             path: "Tests/CuttingProxy"),
         .target(name: "CTestSupport", path: "Tests/CTestSupport"),
+        .target(name: "SeededRandom", path: "Tests/SeededRandom"),
         .testTarget(
             name: "UFFDCoreTests",
             dependencies: ["UFFDCore", "UFFDTestHelper", "CTestSupport"]),
         .testTarget(
             name: "BitmapsTests",
-            dependencies: ["Bitmaps", .product(name: "PropertyBased", package: "swift-property-based")]),
+            dependencies: ["Bitmaps", "SeededRandom", .product(name: "PropertyBased", package: "swift-property-based")]),
         .testTarget(
             name: "PostcopyWireTests",
-            dependencies: ["PostcopyWire"]),
+            dependencies: ["PostcopyWire", "SeededRandom"]),
         .testTarget(
             name: "PostcopyTests",
             dependencies: ["PostcopySource", "PostcopyDest", "PostcopyWire", "Bitmaps", "UFFDCore", "postcopy",
-                           "CuttingProxy", "CTestSupport"]),
+                           "CuttingProxy", "CTestSupport", "SeededRandom"]),
     ],
     swiftLanguageModes: [.v6]
 )

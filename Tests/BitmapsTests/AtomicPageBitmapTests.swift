@@ -1,6 +1,7 @@
 import Bitmaps
 import Foundation
 import Synchronization
+import SeededRandom
 import Testing
 
 @Suite("AtomicPageBitmap")

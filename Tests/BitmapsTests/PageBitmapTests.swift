@@ -1,4 +1,5 @@
 import Bitmaps
+import SeededRandom
 import Testing
 
 /// Page counts around the word size, plus larger odd ones.

@@ -1,4 +1,5 @@
 import Bitmaps
+import SeededRandom
 import Testing
 
 /// Checks that `runs` are the maximal runs of `value` in `bitmap` within `pages`:

@@ -1,4 +1,5 @@
 import Bitmaps
+import SeededRandom
 import Testing
 
 /// The size of the raw encoding of `pageCount` pages.

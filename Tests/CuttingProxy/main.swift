@@ -14,6 +14,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import SeededRandom
 import Synchronization
 import UFFDCore
 
@@ -47,18 +48,6 @@ func fail(_ message: String) -> Never {
     let text = Array("CuttingProxy: \(message) (errno \(errno))\n".utf8)
     _ = text.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
     exit(2)
-}
-
-/// SplitMix64: the cut points depend on the seed only.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
 }
 
 func unixAddress(_ path: String) -> sockaddr_un {
@@ -172,7 +161,7 @@ sigemptyset(&everything)
 sigprocmask(SIG_SETMASK, &everything, nil)
 signal(SIGPIPE, SIG_IGN)
 let options = Options(Array(CommandLine.arguments.dropFirst()))
-var random = SeededGenerator(state: options.seed)
+var random = SplitMix64(seed: options.seed)  // the cut points depend on the seed only
 let cutPoints = (0..<options.cuts).map { _ in Int.random(in: 1..<max(2, options.within), using: &random) }.sorted()
 let cutter = Cutter(cutPoints: cutPoints, report: options.report)
 

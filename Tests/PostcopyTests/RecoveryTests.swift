@@ -5,6 +5,7 @@ import Foundation
 import PostcopyDest
 import PostcopySource
 import PostcopyWire
+import SeededRandom
 import Testing
 import UFFDCore
 
@@ -39,7 +40,7 @@ struct RecoveryTests {
 
         // 64 MiB: free runs, zero and untouched pages, the rest data.
         let pages = 16_384
-        var random = SeededRandom(seed: scenario.seed)
+        var random = SplitMix64(seed: scenario.seed)
         var free: [Range<Int>] = []
         var page = 0
         while page < pages {
@@ -61,16 +62,9 @@ struct RecoveryTests {
         // Cut points within the first 90% of the data that must travel, so
         // all of them fall inside the migration.
         let dataBytes = (pages - free.reduce(0) { $0 + $1.count }) * SystemPage.size
-        let proxy = Process()
-        proxy.executableURL = URL(fileURLWithPath: siblingExecutable("CuttingProxy"))
-        proxy.arguments = ["--listen", "\(directory)/proxy.sock", "--to", "\(directory)/source.sock",
-                           "--cuts", "\(scenario.cuts)", "--within", "\(dataBytes * 9 / 10)",
-                           "--seed", "\(scenario.seed)", "--report", "\(directory)/cuts"]
-        try proxy.run()
-        defer {
-            kill(proxy.processIdentifier, SIGKILL)
-            proxy.waitUntilExit()
-        }
+        let proxy = try CuttingProxyProcess(in: directory, cuts: scenario.cuts, within: dataBytes * 9 / 10,
+                                            seed: scenario.seed)
+        defer { proxy.stop() }
 
         var destinationConfiguration = PostcopyDestination.Configuration()
         destinationConfiguration.connectTimeout = .seconds(20)
@@ -93,8 +87,7 @@ struct RecoveryTests {
         }
         let sourceReport = try source.finish()
 
-        let cuts = Int(try String(contentsOfFile: "\(directory)/cuts", encoding: .utf8)
-            .trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1
+        let cuts = try proxy.cutsMade()
         #expect(cuts == scenario.cuts, "the proxy cut \(cuts) times; the migration should outlast every cut point")
         // A cut that lands while a reconnection is under way breaks it too,
         // so there are at most as many resumptions as cuts, and at least one.
@@ -117,16 +110,8 @@ struct RecoveryTests {
         var configuration = PostcopySource.Configuration()
         configuration.recoveryDeadline = nil
         let source = try ServingSource(region, endpoint: .unix(path: "\(directory)/source.sock"), configuration: configuration)
-        let proxy = Process()
-        proxy.executableURL = URL(fileURLWithPath: siblingExecutable("CuttingProxy"))
-        proxy.arguments = ["--listen", "\(directory)/proxy.sock", "--to", "\(directory)/source.sock",
-                           "--cuts", "1", "--within", "\(pages * SystemPage.size / 4)", "--seed", "7",
-                           "--report", "\(directory)/cuts"]
-        try proxy.run()
-        defer {
-            kill(proxy.processIdentifier, SIGKILL)
-            proxy.waitUntilExit()
-        }
+        let proxy = try CuttingProxyProcess(in: directory, cuts: 1, within: pages * SystemPage.size / 4, seed: 7)
+        defer { proxy.stop() }
         var destinationConfiguration = PostcopyDestination.Configuration()
         destinationConfiguration.connectTimeout = .seconds(20)
         destinationConfiguration.recoveryDeadline = nil
@@ -140,15 +125,28 @@ struct RecoveryTests {
     }
 }
 
-/// SplitMix64, so a scenario's layout and touches depend on its seed only.
-struct SeededRandom: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
+/// The CuttingProxy executable, listening on `directory`/proxy.sock and
+/// forwarding to `directory`/source.sock.
+struct CuttingProxyProcess {
+    let process = Process()
+    let report: String
+
+    init(in directory: String, cuts: Int, within bytes: Int, seed: UInt64) throws {
+        report = "\(directory)/cuts"
+        process.executableURL = URL(fileURLWithPath: siblingExecutable("CuttingProxy"))
+        process.arguments = ["--listen", "\(directory)/proxy.sock", "--to", "\(directory)/source.sock",
+                             "--cuts", "\(cuts)", "--within", "\(bytes)", "--seed", "\(seed)", "--report", report]
+        try process.run()
+    }
+
+    /// How many times it has cut the connections (its report file).
+    func cutsMade() throws -> Int {
+        Int(try String(contentsOfFile: report, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1
+    }
+
+    /// SIGKILL: it forwards until killed.
+    func stop() {
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
     }
 }
