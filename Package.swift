@@ -10,6 +10,9 @@ let package = Package(
         .library(name: "PostcopyWire", targets: ["PostcopyWire"]),
         .library(name: "PostcopySource", targets: ["PostcopySource"]),
         .library(name: "PostcopyDest", targets: ["PostcopyDest"]),
+        .library(name: "FaultBench", targets: ["FaultBench"]),
+        .library(name: "CFloor", targets: ["CFloor"]),
+        .library(name: "SeededRandom", targets: ["SeededRandom"]),
         .executable(name: "postcopy", targets: ["postcopy"]),
     ],
     dependencies: [
@@ -34,7 +37,8 @@ let package = Package(
             name: "CLibELF", pkgConfig: "libelf",
             providers: [.apt(["libelf-dev"])]),
 
-        // The one place EINTR is retried, shared by every module that makes syscalls.
+        // The one place EINTR is retried, shared by every module that makes
+        // syscalls; and LockedValue, the lock ThreadSanitizer can see (make tsan).
         .target(
             name: "SystemCalls",
             dependencies: [.product(name: "SystemPackage", package: "swift-system")]),
@@ -58,15 +62,23 @@ let package = Package(
             dependencies: ["SystemCalls", .product(name: "SystemPackage", package: "swift-system")]),
         .target(
             name: "PostcopySource",
-            dependencies: ["PostcopyWire", "Bitmaps", "UFFDCore",
+            dependencies: ["PostcopyWire", "Bitmaps", "UFFDCore", "SystemCalls",
                            .product(name: "SystemPackage", package: "swift-system")]),
         .target(
             name: "PostcopyDest",
-            dependencies: ["PostcopyWire", "Bitmaps", "UFFDCore",
+            dependencies: ["PostcopyWire", "Bitmaps", "UFFDCore", "SystemCalls",
                            .product(name: "Histogram", package: "hdrhistogram-swift")]),
+        // Fault latency against minimal C floors: `postcopy bench-faults` and bench/.
+        .target(name: "CFloor", cSettings: [.unsafeFlags(["-O2"])]),
+        // SplitMix64, for orders and layouts that are the same in every run.
+        .target(name: "SeededRandom"),
+        .target(
+            name: "FaultBench",
+            dependencies: ["CFloor", "SeededRandom", "PostcopySource", "PostcopyDest", "PostcopyWire", "UFFDCore",
+                           "SystemCalls"]),
         .executableTarget(
             name: "postcopy",
-            dependencies: ["PostcopySource", "PostcopyDest", "PostcopyWire", "Bitmaps", "UFFDCore",
+            dependencies: ["PostcopySource", "PostcopyDest", "PostcopyWire", "Bitmaps", "UFFDCore", "FaultBench",
                            .product(name: "ArgumentParser", package: "swift-argument-parser"),
                            .product(name: "Logging", package: "swift-log"),
                            .product(name: "SystemPackage", package: "swift-system")]),
@@ -79,23 +91,24 @@ let package = Package(
             path: "Tests/UFFDTestHelper"),
         .executableTarget(
             name: "CuttingProxy",
-            dependencies: ["UFFDCore", "SeededRandom"],
+            dependencies: ["UFFDCore", "SeededRandom", "SystemCalls"],
             path: "Tests/CuttingProxy"),
         .target(name: "CTestSupport", path: "Tests/CTestSupport"),
-        .target(name: "SeededRandom", path: "Tests/SeededRandom"),
+        // Aborts the test process, naming the test, when a test case hangs.
+        .target(name: "Watchdog", path: "Tests/Watchdog"),
         .testTarget(
             name: "UFFDCoreTests",
-            dependencies: ["UFFDCore", "UFFDTestHelper", "CTestSupport"]),
+            dependencies: ["UFFDCore", "UFFDTestHelper", "CTestSupport", "SystemCalls", "Watchdog"]),
         .testTarget(
             name: "BitmapsTests",
-            dependencies: ["Bitmaps", "SeededRandom", .product(name: "PropertyBased", package: "swift-property-based")]),
+            dependencies: ["Bitmaps", "SeededRandom", "SystemCalls", "Watchdog", .product(name: "PropertyBased", package: "swift-property-based")]),
         .testTarget(
             name: "PostcopyWireTests",
-            dependencies: ["PostcopyWire", "SeededRandom"]),
+            dependencies: ["PostcopyWire", "SeededRandom", "SystemCalls", "Watchdog"]),
         .testTarget(
             name: "PostcopyTests",
             dependencies: ["PostcopySource", "PostcopyDest", "PostcopyWire", "Bitmaps", "UFFDCore", "postcopy",
-                           "CuttingProxy", "CTestSupport", "SeededRandom"]),
+                           "CuttingProxy", "CTestSupport", "SeededRandom", "SystemCalls", "Watchdog"]),
     ],
     swiftLanguageModes: [.v6]
 )

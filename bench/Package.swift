@@ -1,7 +1,9 @@
 // swift-tools-version:6.1
 // Benchmarks for swift-postcopy, in their own package so `make test` never
 // builds them. Each Swift figure is compared with a minimal C floor compiled
-// and run in the same process, in the same run.
+// and run in the same process, in the same run. The fault workloads and the C
+// floors live in the main package (FaultBench, CFloor), which
+// `postcopy bench-faults` shares.
 import PackageDescription
 
 let package = Package(
@@ -10,11 +12,12 @@ let package = Package(
         .package(name: "swift-postcopy", path: ".."),
     ],
     targets: [
-        .target(name: "CFloor", cSettings: [.unsafeFlags(["-O2"])]),
         .executableTarget(
             name: "uffd-bench",
             dependencies: [
-                "CFloor",
+                .product(name: "CFloor", package: "swift-postcopy"),
+                .product(name: "FaultBench", package: "swift-postcopy"),
+                .product(name: "SeededRandom", package: "swift-postcopy"),
                 .product(name: "UFFDCore", package: "swift-postcopy"),
                 .product(name: "Bitmaps", package: "swift-postcopy"),
             ]),

@@ -1,4 +1,5 @@
 import Synchronization
+import SystemCalls
 import UFFDCore
 
 /// Failure and relocation, shared by the destination's threads.
@@ -6,9 +7,9 @@ import UFFDCore
 /// The threads hold this, not the destination, so a destination whose fault
 /// loop must outlive a failure can still be released (and stop it).
 final class DestinationControl: Sendable {
-    private let failure = Mutex<(any Error)?>(nil)
+    private let failure = LockedValue<(any Error)?>(nil)
     private let failed = Atomic<Bool>(false)
-    private let movedRange = Mutex<MemoryRange?>(nil)
+    private let movedRange = LockedValue<MemoryRange?>(nil)
     private let isComplete: @Sendable () -> Bool
     private let onFirstFailure: @Sendable (any Error) -> Void
 

@@ -1,5 +1,6 @@
 import Histogram
 import Synchronization
+import SystemCalls
 
 /// Counters and latency histograms of a destination, updated by its threads.
 final class DestinationStatistics: Sendable {
@@ -20,10 +21,10 @@ final class DestinationStatistics: Sendable {
     let pausedNanoseconds = Atomic<Int>(0)
 
     /// Nanoseconds from reading a fault to resolving it, by class.
-    let localZeroLatency = Mutex(Histogram<UInt64>(highestTrackableValue: 60_000_000_000, numberOfSignificantValueDigits: .three))
-    let remoteLatency = Mutex(Histogram<UInt64>(highestTrackableValue: 60_000_000_000, numberOfSignificantValueDigits: .three))
+    let localZeroLatency = LockedValue(Histogram<UInt64>(highestTrackableValue: 60_000_000_000, numberOfSignificantValueDigits: .three))
+    let remoteLatency = LockedValue(Histogram<UInt64>(highestTrackableValue: 60_000_000_000, numberOfSignificantValueDigits: .three))
     /// When each outstanding request was made (page -> ns), to time its answer.
-    let outstanding = Mutex<[Int: UInt64]>([:])
+    let outstanding = LockedValue<[Int: UInt64]>([:])
 }
 
 /// Latency percentiles of one class of fault, in microseconds.

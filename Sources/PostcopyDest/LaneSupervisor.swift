@@ -3,7 +3,7 @@ import Glibc
 #endif
 import Bitmaps
 import PostcopyWire
-import Synchronization
+import SystemCalls
 import UFFDCore
 
 /// Runs the lanes' receivers, generation after generation: when a lane is
@@ -59,7 +59,7 @@ struct LaneSupervisor: Sendable {
     private func receive(on lanes: SourceLink.Lanes) throws -> LaneReceiver.End {
         // The first lane to fail names the cause: the other one fails next
         // only because the first severed it.
-        let firstFailure = Mutex<(any Error)?>(nil)
+        let firstFailure = LockedValue<(any Error)?>(nil)
         let (receiver, link, control) = (self.receiver, self.link, self.control)
         let bulk = DedicatedThread(name: "bulk lane") {
             do {

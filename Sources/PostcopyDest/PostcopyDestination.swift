@@ -4,6 +4,7 @@ import Glibc
 import Bitmaps
 import PostcopyWire
 import Synchronization
+import SystemCalls
 import UFFDCore
 
 /// The receiving side of a migration: owns the region and its userfaultfd,
@@ -66,14 +67,14 @@ public final class PostcopyDestination: Sendable {
     private let control: DestinationControl
     private let completeSent = OnceFlag()
     private let started: ContinuousClock.Instant
-    private let switchoverSeconds = Mutex<Double>(0)
+    private let switchoverSeconds = LockedValue<Double>(0)
     private let faultLoop: FaultLoop
     private let supervisor: LaneSupervisor
     private let finishedAt = FinishTime()
 
     /// The threads a destination runs, set once after `init`.
     private final class Threads: Sendable {
-        let list = Mutex<[DedicatedThread]>([])
+        let list = LockedValue<[DedicatedThread]>([])
     }
 
     /// Connects to the source at `endpoint`, maps and registers the region,
@@ -336,7 +337,7 @@ final class OnceFlag: Sendable {
 
 /// When the urgent lane accepted DONE.
 final class FinishTime: Sendable {
-    private let time = Mutex<ContinuousClock.Instant?>(nil)
+    private let time = LockedValue<ContinuousClock.Instant?>(nil)
     func record() { time.withLock { $0 = ContinuousClock().now } }
     var instant: ContinuousClock.Instant? { time.withLock { $0 } }
 }

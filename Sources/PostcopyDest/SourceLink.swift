@@ -1,6 +1,6 @@
 import Bitmaps
 import PostcopyWire
-import Synchronization
+import SystemCalls
 
 /// The destination's connection to the source: the two lanes of the current
 /// generation, or none while the migration is paused after losing one.
@@ -37,12 +37,12 @@ final class SourceLink: Sendable {
         var retiredBytesReceived = 0
     }
 
-    private let state: Mutex<State>
+    private let state: LockedValue<State>
     /// Whether a lost lane pauses the migration (recovery on) or fails it.
     let recovers: Bool
 
     init(_ lanes: Lanes, recovers: Bool) {
-        state = Mutex(State(lanes: lanes, unretired: lanes))
+        state = LockedValue(State(lanes: lanes, unretired: lanes))
         self.recovers = recovers
     }
 

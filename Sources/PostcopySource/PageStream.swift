@@ -21,18 +21,22 @@ final class PageStream: Sendable {
     /// Skipped runs to announce as ZERO frames: when no bitmap is sent, this
     /// is how the destination learns them without asking.
     private let zeroRuns: [Range<Int>]
+    /// False: announce the skipped runs, then leave every page to requests.
+    private let streamsPages: Bool
 
     /// - Parameters:
     ///   - held: After a reconnection, the pages the destination holds (its
     ///     RESUME bitmap): the only ones counted as sent. Whatever else was
     ///     sent before the break was lost in flight and travels again.
     ///   - discarded: Pages the destination discarded before the break.
+    ///   - streamsPages: False: send no page unless it is requested.
     init(region: SourceRegion, plan: SkipPlan, batchPages: Int, counters: SourceCounters, announceSkipped: Bool,
-         held: PageBitmap? = nil, discarded: PageBitmap? = nil) {
+         streamsPages: Bool = true, held: PageBitmap? = nil, discarded: PageBitmap? = nil) {
         precondition(batchPages > 0, "batch of \(batchPages) pages")
         self.region = region
         self.batchPages = batchPages
         self.counters = counters
+        self.streamsPages = streamsPages
         needed = plan.skip.complement()
         sent = AtomicPageBitmap(pageCount: plan.pageCount)
         self.discarded = AtomicPageBitmap(pageCount: plan.pageCount)
@@ -92,6 +96,7 @@ final class PageStream: Sendable {
             // ZERO frames are 24 bytes whatever the run's length: announce them first.
             try bulk.send(.zero(offset: run.lowerBound * SystemPage.size, count: run.count))
         }
+        guard streamsPages else { return }
         let pageCount = needed.pageCount
         var pending = needed
         var next = 0

@@ -3,7 +3,7 @@ import Glibc
 #endif
 import Bitmaps
 import PostcopyWire
-import Synchronization
+import SystemCalls
 import UFFDCore
 
 /// Serves one region to one destination: answers its page requests first,
@@ -28,6 +28,12 @@ public final class PostcopySource: Sendable {
         public var sendSkipBitmap = true
         /// Pages per background PAGES frame.
         public var streamBatchPages = 64
+        /// Stream the pages nobody requested in the background. Off, only
+        /// requested pages travel (and skipped runs, as ZERO frames or the
+        /// bitmap): the migration ends only once the destination has touched
+        /// every page that must travel. For measuring remote faults alone
+        /// (`postcopy bench-faults`), not for migrating.
+        public var backgroundStream = true
         /// How long to wait for each of the destination's lanes to connect.
         public var acceptTimeout: Duration = .seconds(120)
         /// After a lane is lost mid-migration, how long to wait for the
@@ -120,7 +126,8 @@ public final class PostcopySource: Sendable {
         var lanes = Lanes(urgent: urgent, bulk: bulk)
         var destinationHasSkipBitmap = false
         var stream = PageStream(region: region, plan: plan, batchPages: configuration.streamBatchPages,
-                                counters: counters, announceSkipped: !configuration.sendSkipBitmap)
+                                counters: counters, announceSkipped: !configuration.sendSkipBitmap,
+                                streamsPages: configuration.backgroundStream)
         while true {
             if configuration.sendSkipBitmap && !destinationHasSkipBitmap {
                 let encoded = RunLengthCodec.encode(plan.skip)
@@ -153,6 +160,7 @@ public final class PostcopySource: Sendable {
                 counters.pausedNanoseconds.add(Int((clock.now - pauseStart) / .nanoseconds(1)), ordering: .relaxed)
                 stream = PageStream(region: region, plan: plan, batchPages: configuration.streamBatchPages,
                                     counters: counters, announceSkipped: !configuration.sendSkipBitmap,
+                                    streamsPages: configuration.backgroundStream,
                                     held: held, discarded: stream.discardedPages)
                 lanes = next
                 destinationHasSkipBitmap = hasSkipBitmap
@@ -352,5 +360,5 @@ func seconds(_ duration: Duration) -> Double {
 
 /// The bulk streamer's failure, for the serve loop to report.
 private final class StreamFailure: Sendable {
-    let error = Mutex<(any Error)?>(nil)
+    let error = LockedValue<(any Error)?>(nil)
 }

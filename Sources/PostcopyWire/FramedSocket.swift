@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Synchronization
+import SystemCalls
 import SystemPackage
 
 /// One connection of a migration: frames in, frames out, every field checked.
@@ -35,8 +36,8 @@ public final class FramedSocket: @unchecked Sendable {
         var encoder = FrameEncoder()
         var failure: WireError?
     }
-    private let sendState = Mutex(SendState())
-    private let sharedGeometry = Mutex<Geometry?>(nil)
+    private let sendState = LockedValue(SendState())
+    private let sharedGeometry = LockedValue<Geometry?>(nil)
 
     private var reader: FrameReader
     private var receiveFailure: WireError?

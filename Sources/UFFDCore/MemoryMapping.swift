@@ -1,7 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import Synchronization
+import SystemCalls
 import SystemPackage
 
 /// A region of virtual memory mapped with `mmap(2)` and unmapped with
@@ -21,7 +21,7 @@ public final class MemoryMapping: @unchecked Sendable {
     /// Bytes mapped, a multiple of the page size.
     public let length: Int
     /// Parts no longer this mapping's to unmap (see `relinquish`).
-    private let relinquished = Mutex<[MemoryRange]>([])
+    private let relinquished = LockedValue<[MemoryRange]>([])
 
     /// Private anonymous memory of `length` bytes (rounded up to whole pages),
     /// not populated: every page is missing until touched or resolved.

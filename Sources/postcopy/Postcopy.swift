@@ -14,13 +14,14 @@ struct Postcopy: ParsableCommand {
 
             Start the source first (`postcopy source --listen 0.0.0.0:4444 --image mem.img`), \
             then the destination (`postcopy dest --connect SOURCE:4444 --save copy.img`). \
-            `postcopy demo` runs both on this machine with a built-in workload.
+            `postcopy demo` runs both on this machine with a built-in workload; \
+            `postcopy bench-faults` measures fault latency against a minimal C program.
 
             Exit codes: 0 success, 1 migration failed, 2 verification found differing pages, \
             64 bad usage. userfaultfd needs root, CAP_SYS_PTRACE, access to /dev/userfaultfd, \
             or vm.unprivileged_userfaultfd=1.
             """,
-        subcommands: [SourceCommand.self, DestCommand.self, DemoCommand.self,
+        subcommands: [SourceCommand.self, DestCommand.self, DemoCommand.self, BenchFaultsCommand.self,
                       DemoSourceCommand.self, DemoDestCommand.self])
 }
 

@@ -2,15 +2,17 @@ import Bitmaps
 import Foundation
 import Synchronization
 import SeededRandom
+import SystemCalls
 import Testing
+import Watchdog
 
-@Suite("AtomicPageBitmap")
+@Suite("AtomicPageBitmap", .watchdog)
 struct AtomicPageBitmapTests {
     /// What the racing threads share besides the bitmap (a class, because the
-    /// noncopyable Mutex and Atomic cannot be captured by escaping closures).
+    /// noncopyable LockedValue and Atomic cannot be captured by escaping closures).
     final class Race: Sendable {
         /// Each thread's "I was first" pages.
-        let firstPages = Mutex<[PageBitmap]>([])
+        let firstPages = LockedValue<[PageBitmap]>([])
         /// Threads ready to start; they start together so that they really race.
         let ready = Atomic<Int>(0)
     }
@@ -37,7 +39,9 @@ struct AtomicPageBitmapTests {
                 }
                 var mine = PageBitmap(pageCount: pageCount)
                 race.ready.add(1, ordering: .relaxed)
-                while race.ready.load(ordering: .relaxed) < threadCount { sched_yield() }
+                // Sleep rather than yield while waiting: 8 threads spinning on
+                // 2 CPUs starve everything else (and crawl under TSan).
+                while race.ready.load(ordering: .relaxed) < threadCount { usleep(50) }
                 for page in order where !shared.testAndSet(page) {
                     mine.insert(page)
                 }

@@ -1,6 +1,7 @@
 import Bitmaps
 import SeededRandom
 import Testing
+import Watchdog
 
 /// Page counts around the word size, plus larger odd ones.
 let interestingPageCounts = [0, 1, 63, 64, 65, 1000, 100_003]
@@ -29,7 +30,7 @@ func paddingIsZero(_ bitmap: PageBitmap) -> Bool {
     return last >> UInt64(bitmap.pageCount % 64) == 0
 }
 
-@Suite("PageBitmap")
+@Suite("PageBitmap", .watchdog)
 struct PageBitmapTests {
     @Test("new bitmaps are empty or full", arguments: interestingPageCounts)
     func initialState(pageCount: Int) {

@@ -1,6 +1,7 @@
 import Bitmaps
 import SeededRandom
 import Testing
+import Watchdog
 
 /// Checks that `runs` are the maximal runs of `value` in `bitmap` within `pages`:
 /// ordered, non-empty, separated by at least one other page, covering exactly
@@ -37,7 +38,7 @@ func expectMaximalRuns(
     #expect(problems.isEmpty, "\(problems.prefix(5))", sourceLocation: sourceLocation)
 }
 
-@Suite("PageBitmap runs")
+@Suite("PageBitmap runs", .watchdog)
 struct PageRunsTests {
     @Test("runs of set and clear pages are maximal and reconstruct the bitmap",
           arguments: interestingPageCounts)

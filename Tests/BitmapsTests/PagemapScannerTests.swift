@@ -2,6 +2,7 @@ import Bitmaps
 import Glibc
 import SystemPackage
 import Testing
+import Watchdog
 
 /// A 256-page region with every third page and the run 100..<140 written: the
 /// written pages are exactly the present ones.
@@ -18,7 +19,7 @@ func mappingWithWrittenPages() throws -> (mapping: AnonymousMapping, written: Pa
     return (mapping, written)
 }
 
-@Suite("PagemapScanner")
+@Suite("PagemapScanner", .watchdog)
 struct PagemapScannerTests {
     @Test("each backend reports exactly the written pages as present",
           arguments: [PagemapScanner.Backend.pagemapScanIoctl, .pagemapEntries, .automatic])

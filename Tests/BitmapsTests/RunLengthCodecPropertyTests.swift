@@ -1,10 +1,11 @@
 import Bitmaps
 import PropertyBased
 import Testing
+import Watchdog
 
 /// Properties of the run-length codec over generated bitmaps and bytes,
 /// shrunk to a small counterexample when one fails.
-@Suite("RunLengthCodec properties")
+@Suite("RunLengthCodec properties", .watchdog)
 struct RunLengthCodecPropertyTests {
     /// A bitmap made of alternating runs, the shape free memory has.
     static func bitmap(firstSet: Bool, runs: [Int]) -> PageBitmap {

@@ -1,6 +1,7 @@
 import Bitmaps
 import SeededRandom
 import Testing
+import Watchdog
 
 /// The size of the raw encoding of `pageCount` pages.
 func rawEncodingSize(pageCount: Int) -> Int {
@@ -19,7 +20,7 @@ func roundTrip(_ bitmap: PageBitmap) throws -> PageBitmap {
 
 typealias DecodeError = RunLengthCodec.DecodeError
 
-@Suite("RunLengthCodec")
+@Suite("RunLengthCodec", .watchdog)
 struct RunLengthCodecTests {
     @Test("empty, all-clear and all-set bitmaps round-trip", arguments: interestingPageCounts)
     func uniformBitmaps(pageCount: Int) throws {

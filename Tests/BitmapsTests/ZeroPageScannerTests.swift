@@ -1,7 +1,8 @@
 import Bitmaps
 import Testing
+import Watchdog
 
-@Suite("ZeroPageScanner")
+@Suite("ZeroPageScanner", .watchdog)
 struct ZeroPageScannerTests {
     @Test("pages with one nonzero byte anywhere are reported nonzero, all others zero")
     func singleNonzeroBytes() throws {

@@ -16,6 +16,7 @@ import Glibc
 #endif
 import SeededRandom
 import Synchronization
+import SystemCalls
 import UFFDCore
 
 struct Options {
@@ -74,7 +75,7 @@ final class Cutter: Sendable {
         var nextID = 0
         var cutsDone = 0
     }
-    private let state = Mutex(State())
+    private let state = LockedValue(State())
     private let forwarded = Atomic<Int>(0)
     private let cutPoints: [Int]
     private let report: String

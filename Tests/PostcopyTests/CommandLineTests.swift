@@ -4,8 +4,9 @@ import Glibc
 import Foundation
 import Testing
 import UFFDCore
+import Watchdog
 
-@Suite("postcopy source and postcopy dest as separate processes")
+@Suite("postcopy source and postcopy dest as separate processes", .watchdog)
 struct CommandLineTests {
     @Test("an image with a hole and declared free ranges migrates; --save writes the source's bytes, free ranges as zeros")
     func sourceAndDestCommands() throws {
@@ -53,6 +54,27 @@ struct CommandLineTests {
         var expected = image
         for index in (3000 * pageSize)..<(3100 * pageSize) { expected[index] = 0 }
         #expect(copy == Data(expected))
+    }
+
+    @Test("bench-faults measures every class against its C floor and prints the table")
+    func benchFaults() throws {
+        let json = FileManager.default.temporaryDirectory.appendingPathComponent("postcopy-bench-\(getpid()).json").path
+        defer { try? FileManager.default.removeItem(atPath: json) }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: postcopyExecutable())
+        process.arguments = ["bench-faults", "--pages", "256", "--rounds", "1", "--transport", "unix", "--json", json]
+        let output = Pipe()
+        process.standardOutput = output
+        try process.run()
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0, "\(text)")
+        let rows = text.split(separator: "\n").filter { $0.hasPrefix("remote ") || $0.hasPrefix("free ") }
+        #expect(rows.count == 6, "\(text)")  // remote: 2 orders x stream off/on; free: 2 orders
+        // Idle, every touch of a fresh page faults, for the floor and the library alike.
+        #expect(rows.filter { $0.contains(" no ") && $0.contains("256/256") }.count == 4, "\(text)")
+        let rounds = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: json))) as? [[String: Any]]
+        #expect(rounds?.count == 12)  // 6 workloads x (floor, library)
     }
 
     @Test("a destination with no source to reach fails with exit status 1 and says why")

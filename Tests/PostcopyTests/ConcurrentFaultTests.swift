@@ -7,8 +7,9 @@ import PostcopyWire
 import Synchronization
 import Testing
 import UFFDCore
+import Watchdog
 
-@Suite("Many destination threads faulting while pages stream in")
+@Suite("Many destination threads faulting while pages stream in", .watchdog)
 struct ConcurrentFaultTests {
     @Test("16 threads fault on shared and on their own pages of a 64 MiB region; every page ends correct",
           arguments: [Endpoint.tcp(host: "127.0.0.1", port: 0), Endpoint.unix(path: "/tmp/postcopy-test-\(getpid()).sock")])

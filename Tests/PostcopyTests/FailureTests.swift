@@ -8,8 +8,9 @@ import PostcopyWire
 import Synchronization
 import Testing
 import UFFDCore
+import Watchdog
 
-@Suite("A source that dies mid-migration")
+@Suite("A source that dies mid-migration", .watchdog)
 struct FailureTests {
     @Test("after the recovery deadline the destination reports what arrived, poisons the rest, and a thread touching a missing page gets SIGBUS")
     func killedSource() throws {
@@ -73,7 +74,7 @@ struct FailureTests {
     }
 }
 
-@Suite("fork() of the destination process")
+@Suite("fork() of the destination process", .watchdog)
 struct ForkTests {
     @Test("while pages are missing a child gets no region (SIGSEGV, never zeros); once complete it inherits the data")
     func forkDuringAndAfter() throws {

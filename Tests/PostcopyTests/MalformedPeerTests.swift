@@ -7,6 +7,7 @@ import PostcopySource
 import PostcopyWire
 import Testing
 import UFFDCore
+import Watchdog
 
 /// Something a hostile or broken source sends, and the error the real
 /// destination must end with.
@@ -58,7 +59,7 @@ private let hostileSources: [HostileSource] = [
                   matches: { ($0 as? WireError) == .unknownFrameType(99) }),
 ]
 
-@Suite("A hostile source: the destination ends with the named error, writes nothing outside its region, does not crash")
+@Suite("A hostile source: the destination ends with the named error, writes nothing outside its region, does not crash", .watchdog)
 struct MalformedPeerTests {
     @Test(arguments: hostileSources)
     func hostileSource(_ hostile: HostileSource) throws {

@@ -7,8 +7,9 @@ import PostcopySource
 import PostcopyWire
 import Testing
 import UFFDCore
+import Watchdog
 
-@Suite("The application changes the destination region while it arrives")
+@Suite("The application changes the destination region while it arrives", .watchdog)
 struct MemoryEventTests {
     @Test("pages dropped with MADV_DONTNEED mid-migration read as zero and are never filled with the source's data")
     func dontNeed() throws {

@@ -4,6 +4,7 @@ import Glibc
 import Foundation
 import Testing
 import UFFDCore
+import Watchdog
 
 /// Two hosts on this machine: network namespaces joined by a veth pair, with
 /// a token-bucket bandwidth limit (tc tbf; this kernel has no netem).
@@ -62,7 +63,7 @@ enum TestHosts {
     }
 }
 
-@Suite("Across machines: two network namespaces, a veth link limited to 200 Mbit/s",
+@Suite("Across machines: two network namespaces, a veth link limited to 200 Mbit/s", .watchdog,
        .enabled(if: TestHosts.available, "needs network namespaces (root and iproute2's ip netns); none can be created here"))
 struct NetworkNamespaceTests {
     @Test("postcopy source in one namespace, postcopy dest in the other: the saved region equals the image")

@@ -1,7 +1,8 @@
 import Foundation
 import Testing
+import Watchdog
 
-@Suite("Migrating between two processes (the postcopy executable)")
+@Suite("Migrating between two processes (the postcopy executable)", .watchdog)
 struct ProcessMigrationTests {
     @Test("a mixed 64 MiB region migrates between two processes; every page verified", arguments: ["tcp", "unix"])
     func demo(transport: String) throws {

@@ -4,9 +4,10 @@ import Glibc
 import PostcopyDest
 import PostcopySource
 import PostcopyWire
-import Synchronization
+import SystemCalls
 import Testing
 import UFFDCore
+import Watchdog
 
 /// A scripted peer speaking the wire protocol to a real source or destination.
 enum Peer {
@@ -71,7 +72,7 @@ enum PeerError: Error { case script(String) }
 final class PeerThread: Sendable {
     private let thread: DedicatedThread
     private let box = Box()
-    private final class Box: Sendable { let failure = Mutex<String?>(nil) }
+    private final class Box: Sendable { let failure = LockedValue<String?>(nil) }
 
     init(_ script: @escaping @Sendable () throws -> Void) {
         let box = self.box
@@ -87,7 +88,7 @@ final class PeerThread: Sendable {
     }
 }
 
-@Suite("The sides against a scripted peer: ZERO replies, completion, EEXIST, malformed frames")
+@Suite("The sides against a scripted peer: ZERO replies, completion, EEXIST, malformed frames", .watchdog)
 struct ProtocolPeerTests {
     @Test("the source answers a request for a skipped page with ZERO and for a data page with its bytes")
     func sourceAnswersRequests() throws {
@@ -200,7 +201,7 @@ struct ProtocolPeerTests {
     func destinationRejectsOutOfRangePages() throws {
         let geometry = try Geometry(pageSize: SystemPage.size, pageCount: 4)
         let listener = try Listener(endpoint: .tcp(host: "127.0.0.1", port: 0))
-        let peerSaw = Mutex<String?>(nil)
+        let peerSaw = LockedValue<String?>(nil)
         let peer = PeerThread {
             let (urgent, bulk) = try Peer.acceptDestination(listener, geometry: geometry)
             // offset 4 pages: just past the end of a 4-page region.
@@ -248,7 +249,7 @@ struct ProtocolPeerTests {
     }
 }
 
-@Suite("Source configuration")
+@Suite("Source configuration", .watchdog)
 struct SourceConfigurationTests {
     @Test("a background batch no frame can carry is refused up front", arguments: [0, 4097])
     func badBatch(pages: Int) throws {

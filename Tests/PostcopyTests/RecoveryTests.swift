@@ -8,11 +8,12 @@ import PostcopyWire
 import SeededRandom
 import Testing
 import UFFDCore
+import Watchdog
 
 /// Migrations through a proxy process that cuts every connection at random
 /// points: both sides pause, the destination reconnects and resumes, and every
 /// page ends correct.
-@Suite("Recovery: connections cut at random points mid-migration")
+@Suite("Recovery: connections cut at random points mid-migration", .watchdog)
 struct RecoveryTests {
     struct Scenario: Sendable, CustomTestStringConvertible {
         var seed: UInt64
@@ -32,7 +33,7 @@ struct RecoveryTests {
     ]
 
     @Test("every cut is survived: the destination reconnects, resumes, and every page ends correct",
-          .timeLimit(.minutes(2)), arguments: scenarios)
+          arguments: scenarios)
     func cutsAreSurvived(_ scenario: Scenario) throws {
         let directory = "/tmp/postcopy-recovery-\(getpid())-\(scenario.seed)"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -121,7 +122,10 @@ struct RecoveryTests {
         #expect(failure.report.reconnections == 0)
         #expect(failure.pagesHeld < pages)
         #expect(failure.pagesPoisoned == pages - failure.pagesHeld)
-        #expect(throws: SourceError.self) { try source.finish() }
+        // The source fails too: it sees the cut itself (SourceError), or
+        // first the destination's ERROR about it (WireError.remote).
+        let sourceError = #expect(throws: (any Error).self) { try source.finish() }
+        #expect(sourceError is SourceError || sourceError is WireError, "\(String(describing: sourceError))")
     }
 }
 

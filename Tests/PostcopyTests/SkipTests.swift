@@ -6,8 +6,9 @@ import PostcopySource
 import PostcopyWire
 import Testing
 import UFFDCore
+import Watchdog
 
-@Suite("Skipping pages that need not travel")
+@Suite("Skipping pages that need not travel", .watchdog)
 struct SkipTests {
     @Test("without the bitmap (option b), skipped pages arrive as ZERO frames, never as data")
     func withoutBitmap() throws {
@@ -26,6 +27,28 @@ struct SkipTests {
         #expect(sourceReport.pagesSent == 256 - 64)
         #expect(report.pagesStreamed + report.pagesReceivedAsReply == sourceReport.pagesStreamed + sourceReport.pagesRequested)
         #expect(report.bytesReceived == (report.pagesStreamed + report.pagesReceivedAsReply) * SystemPage.size)
+        for page in 0..<256 { #expect(region.matches(destination.region, page: page), "page \(page)") }
+    }
+
+    @Test("with the background stream off only requested pages travel, and the migration ends when the last is asked for")
+    func withoutBackgroundStream() throws {
+        let region = try TestRegion(pages: 256, free: [16..<80])
+        var configuration = PostcopySource.Configuration()
+        configuration.backgroundStream = false
+        let source = try ServingSource(region, configuration: configuration)
+        let destination = try PostcopyDestination.connect(to: source.endpoint)
+        let needed = Array(0..<16) + Array(80..<256)
+        // Half the pages: nothing else arrives, so the migration is still open.
+        touchPages(destination.region, [Array(needed.prefix(100))])
+        usleep(100_000)
+        #expect(!source.hasFinished)
+        #expect(destination.progress.held < destination.progress.total)
+        touchPages(destination.region, [Array(needed.dropFirst(100))])
+        let report = try destination.waitForCompletion()
+        let sourceReport = try source.finish()
+        #expect(sourceReport.pagesStreamed == 0)
+        #expect(report.pagesStreamed == 0)
+        #expect(report.pagesRequested == needed.count)
         for page in 0..<256 { #expect(region.matches(destination.region, page: page), "page \(page)") }
     }
 
@@ -66,7 +89,7 @@ struct SkipTests {
     }
 }
 
-@Suite("A lazy destination (no eager zero-map)")
+@Suite("A lazy destination (no eager zero-map)", .watchdog)
 struct LazyDestinationTests {
     @Test("completes although the application never touches the skipped pages, which then read as zero")
     func completesWithoutTouchingSkippedPages() throws {

@@ -6,22 +6,27 @@ import PostcopySource
 import PostcopyWire
 import Testing
 import UFFDCore
+import Watchdog
+
+/// An integer from the environment, or `value`.
+private func soakSetting(_ name: String, default value: Int) -> Int {
+    getenv(name).flatMap { Int(String(cString: $0)) } ?? value
+}
 
 /// In the spirit of the kernel's uffd-stress "bounce" test: round after round,
 /// a new region with a random layout migrates while threads fault on random
 /// pages, and every page is checked. `make test` runs a few rounds;
 /// `make soak` runs until POSTCOPY_SOAK_SECONDS (default 60) or
 /// POSTCOPY_SOAK_ROUNDS, whichever comes first.
-@Suite("Soak: random migrations with threads faulting at random")
+@Suite("Soak: random migrations with threads faulting at random",
+       // The run ends itself at its deadline; only a round that hangs outlasts this.
+       .watchdog(seconds: Double(soakSetting("POSTCOPY_SOAK_SECONDS", default: 60)) + Watchdog.defaultSeconds))
 struct SoakTests {
-    static func setting(_ name: String, default value: Int) -> Int {
-        getenv(name).flatMap { Int(String(cString: $0)) } ?? value
-    }
 
     @Test("rounds of random layouts, batch sizes and touches; nothing lost")
     func soak() throws {
-        let rounds = Self.setting("POSTCOPY_SOAK_ROUNDS", default: 4)
-        let deadline = ContinuousClock.now + .seconds(Self.setting("POSTCOPY_SOAK_SECONDS", default: 60))
+        let rounds = soakSetting("POSTCOPY_SOAK_ROUNDS", default: 4)
+        let deadline = ContinuousClock.now + .seconds(soakSetting("POSTCOPY_SOAK_SECONDS", default: 60))
         var random = SystemRandomNumberGenerator()
         var completed = 0
         for round in 0..<rounds where ContinuousClock.now < deadline {

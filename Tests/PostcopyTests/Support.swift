@@ -6,7 +6,7 @@ import CTestSupport
 import PostcopyDest
 import PostcopySource
 import PostcopyWire
-import Synchronization
+import SystemCalls
 import Testing
 import UFFDCore
 
@@ -62,7 +62,7 @@ final class ServingSource: Sendable {
     private let box: Box
 
     private final class Box: Sendable {
-        let outcome = Mutex<Result<SourceReport, any Error>?>(nil)
+        let outcome = LockedValue<Result<SourceReport, any Error>?>(nil)
     }
 
     init(_ region: TestRegion, endpoint: Endpoint = .tcp(host: "127.0.0.1", port: 0),

@@ -3,8 +3,9 @@ import Glibc
 #endif
 import PostcopyWire
 import Testing
+import Watchdog
 
-@Suite("Sending from several threads")
+@Suite("Sending from several threads", .watchdog)
 struct ConcurrencyTests {
     /// What thread `sender` puts in its `sequence`-th frame: PAGES of a size
     /// that varies up to 64 KiB (large enough for partial writes), or a REQUEST.

@@ -1,7 +1,8 @@
 import PostcopyWire
 import Testing
+import Watchdog
 
-@Suite("Endpoint parsing")
+@Suite("Endpoint parsing", .watchdog)
 struct EndpointTests {
     @Test(arguments: [
         ("127.0.0.1:4000", Endpoint.tcp(host: "127.0.0.1", port: 4000)),

@@ -1,8 +1,9 @@
 import PostcopyWire
 import SeededRandom
 import Testing
+import Watchdog
 
-@Suite("Random and mutated input never crashes or hangs the decoder")
+@Suite("Random and mutated input never crashes or hangs the decoder", .watchdog)
 struct FuzzTests {
     /// Feeds `bytes` then end of stream, and receives until `receive`
     /// throws. Returns the error; checks every frame it decoded on the way.

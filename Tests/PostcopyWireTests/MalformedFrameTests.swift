@@ -1,5 +1,6 @@
 import PostcopyWire
 import Testing
+import Watchdog
 
 /// One hand-made input and the exact error `receive` must throw for it.
 struct Malformed: Sendable, CustomTestStringConvertible {
@@ -153,7 +154,7 @@ private let cases: [Malformed] = [
     Malformed(name: "ERROR without a code", bytes: frame(10, [1, 0]), expected: .bodyTooShort(type: 10, minimum: 4, actual: 2)),
 ]
 
-@Suite("Malformed input: receive throws the exact error")
+@Suite("Malformed input: receive throws the exact error", .watchdog)
 struct MalformedFrameTests {
     @Test(arguments: cases)
     func rejects(_ input: Malformed) {

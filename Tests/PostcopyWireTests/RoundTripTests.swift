@@ -1,7 +1,8 @@
 import PostcopyWire
 import Testing
+import Watchdog
 
-@Suite("Round trips over a socketpair")
+@Suite("Round trips over a socketpair", .watchdog)
 struct RoundTripTests {
     @Test("Every control frame arrives as sent, in order; ERROR arrives as WireError.remote")
     func everyControlFrame() throws {

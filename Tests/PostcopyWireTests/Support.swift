@@ -3,7 +3,7 @@ import Glibc
 #endif
 import Foundation
 import PostcopyWire
-import Synchronization
+import SystemCalls
 import SystemPackage
 import Testing
 
@@ -11,7 +11,7 @@ import Testing
 
 /// A body run on its own thread (Foundation `Thread`), joined for its result.
 final class Worker<Value: Sendable>: Sendable {
-    private let result = Mutex<Result<Value, any Error>?>(nil)
+    private let result = LockedValue<Result<Value, any Error>?>(nil)
     private let finished = DispatchSemaphore(value: 0)
 
     init(_ body: @escaping @Sendable () throws -> Value) {

@@ -4,13 +4,14 @@ import Glibc
 import Foundation
 import PostcopyWire
 import Testing
+import Watchdog
 
 /// Whether this machine can bind the IPv6 loopback address.
 private func ipv6LoopbackAvailable() -> Bool {
     (try? Listener(endpoint: .tcp(host: "::1", port: 0))) != nil
 }
 
-@Suite("Listener and connect over real sockets")
+@Suite("Listener and connect over real sockets", .watchdog)
 struct TransportTests {
     /// A whole migration's conversation: JOIN on both lanes, HELLO, READY,
     /// `pageFrames` PAGES of 4 pages on the bulk lane, COMPLETE, DONE.

@@ -1,8 +1,9 @@
 import PostcopyWire
 import SystemPackage
 import Testing
+import Watchdog
 
-@Suite("Geometry, send-side checks and error reporting")
+@Suite("Geometry, send-side checks and error reporting", .watchdog)
 struct ValidationTests {
     @Test(arguments: [4096, 8192, 65536, 2 << 20])
     func validPageSizes(pageSize: Int) throws {

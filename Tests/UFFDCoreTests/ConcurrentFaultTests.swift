@@ -4,8 +4,9 @@ import Glibc
 import Synchronization
 import Testing
 import UFFDCore
+import Watchdog
 
-@Suite("Many threads faulting at once")
+@Suite("Many threads faulting at once", .watchdog)
 struct ConcurrentFaultTests {
     @Test("16 threads fault on their own pages and on one shared page: each sees its page, nobody hangs")
     func manyThreads() throws {

@@ -1,17 +1,18 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import Synchronization
+import SystemCalls
 import Testing
 import UFFDCore
+import Watchdog
 
-@Suite("Waiting for events: blocking, non-blocking, stopping a waiter")
+@Suite("Waiting for events: blocking, non-blocking, stopping a waiter", .watchdog)
 struct EventWaitTests {
     @Test("a waiter blocked with nothing pending returns .stopped when the stop signal is raised")
     func stopWaitingReader() throws {
         let uffd = try Userfaultfd()
         let stop = try StopSignal()
-        let result = Mutex<WaitResult?>(nil)
+        let result = LockedValue<WaitResult?>(nil)
         let waiter = TestThread.spawn {
             let outcome = try? uffd.waitForEvents(stop: stop)
             result.withLock { $0 = outcome }

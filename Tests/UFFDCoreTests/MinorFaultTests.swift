@@ -5,8 +5,9 @@ import SystemPackage
 import CTestSupport
 import Testing
 import UFFDCore
+import Watchdog
 
-@Suite("MINOR faults on shmem, resolved with CONTINUE")
+@Suite("MINOR faults on shmem, resolved with CONTINUE", .watchdog)
 struct MinorFaultTests {
     @Test("a page in the memfd's page cache faults MINOR through the registered mapping; CONTINUE maps it")
     func minorContinue() throws {

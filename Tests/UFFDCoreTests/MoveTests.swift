@@ -3,8 +3,9 @@ import Glibc
 #endif
 import Testing
 import UFFDCore
+import Watchdog
 
-@Suite("UFFDIO_MOVE")
+@Suite("UFFDIO_MOVE", .watchdog)
 struct MoveTests {
     @Test("MOVE carries pages into missing destination pages and leaves the source unpopulated")
     func move() throws {

@@ -3,8 +3,9 @@ import Glibc
 #endif
 import Testing
 import UFFDCore
+import Watchdog
 
-@Suite("UFFDIO_POISON")
+@Suite("UFFDIO_POISON", .watchdog)
 struct PoisonTests {
     @Test("a thread touching a poisoned page dies of SIGBUS (in a child process)")
     func touchPoisonedPage() throws {

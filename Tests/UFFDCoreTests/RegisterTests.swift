@@ -1,7 +1,8 @@
 import Testing
 import UFFDCore
+import Watchdog
 
-@Suite("Registering ranges")
+@Suite("Registering ranges", .watchdog)
 struct RegisterTests {
     @Test("MISSING registration reports the resolving ioctls of an anonymous range")
     func registerMissing() throws {

@@ -5,8 +5,9 @@ import Synchronization
 import CTestSupport
 import Testing
 import UFFDCore
+import Watchdog
 
-@Suite("Resolving MISSING faults: ZEROPAGE, COPY, WAKE and their outcomes")
+@Suite("Resolving MISSING faults: ZEROPAGE, COPY, WAKE and their outcomes", .watchdog)
 struct ResolveTests {
     @Test("a read fault resolved with ZEROPAGE reads zero; a second ZEROPAGE is EEXIST")
     func zeroPage() throws {

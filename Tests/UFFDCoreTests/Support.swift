@@ -2,7 +2,7 @@
 import Glibc
 #endif
 import CTestSupport
-import Synchronization
+import SystemCalls
 import Testing
 import UFFDCore
 
@@ -47,8 +47,8 @@ final class FaultServer: Sendable {
 
     /// What the serving thread writes and the test reads.
     private final class Record: Sendable {
-        let events = Mutex<[UFFDEvent]>([])
-        let failure = Mutex<String?>(nil)
+        let events = LockedValue<[UFFDEvent]>([])
+        let failure = LockedValue<String?>(nil)
     }
 
     init(_ uffd: Userfaultfd, handle: @escaping @Sendable (UFFDEvent) throws -> Void) throws {
@@ -146,7 +146,11 @@ func runHelper(_ arguments: [String]) throws -> HelperRun {
     let argv = ([executable] + arguments).map { strdup($0) } + [nil]
     // The helper is meant to die of SIGBUS; Swift's crash backtracer would
     // spend minutes symbolicating that.
-    let envp: [UnsafeMutablePointer<CChar>?] = [strdup("SWIFT_BACKTRACE=enable=no"), nil]
+    // Under `make tsan` the helper is instrumented too and must not take
+    // its deliberate SIGBUS for a bug: pass TSAN_OPTIONS on.
+    let tsanOptions = getenv("TSAN_OPTIONS").map { "TSAN_OPTIONS=" + String(cString: $0) }
+    let envp: [UnsafeMutablePointer<CChar>?] = [strdup("SWIFT_BACKTRACE=enable=no")]
+        + (tsanOptions.map { [strdup($0)] } ?? []) + [nil]
     defer { (argv + envp).forEach { free($0) } }
     var pid: pid_t = 0
     let spawned = posix_spawn(&pid, executable, &actions, nil, argv, envp)

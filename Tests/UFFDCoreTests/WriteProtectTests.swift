@@ -1,8 +1,9 @@
 import Synchronization
 import Testing
 import UFFDCore
+import Watchdog
 
-@Suite("Write-protect faults")
+@Suite("Write-protect faults", .watchdog)
 struct WriteProtectTests {
     @Test("a write to a write-protected page faults with the WP flag; un-protecting lets it finish")
     func writeProtect() throws {

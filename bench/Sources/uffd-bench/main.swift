@@ -1,11 +1,13 @@
 // uffd-bench: UFFDCore and Bitmaps against C floors measured in the same run.
 //
-//   swift run -c release uffd-bench [--rounds N] [--pages N] [--json PATH] [--only faults|scan|codec|floors]
+//   swift run -c release uffd-bench [--rounds N] [--pages N] [--json PATH]
+//                                   [--only faults|migration-faults|scan|codec|floors]
 //
 // Prints a table of medians and ratios and writes the raw figures as JSON.
 #if canImport(Glibc)
 import Glibc
 #endif
+import FaultBench
 import Foundation
 import UFFDCore
 
@@ -24,7 +26,7 @@ struct Options {
             case "--json": jsonPath = iterator.next() ?? jsonPath
             case "--only": only = iterator.next()
             case "-h", "--help":
-                print("usage: uffd-bench [--rounds N (7)] [--pages N (65536)] [--json PATH] [--only faults|scan|codec|floors]")
+                print("usage: uffd-bench [--rounds N (7)] [--pages N (65536)] [--json PATH] [--only faults|migration-faults|scan|codec|floors]")
                 exit(0)
             default:
                 FileHandle.standardError.write("uffd-bench: unknown argument \(argument)\n".data(using: .utf8)!)
@@ -38,10 +40,10 @@ struct Report: Codable {
     var machine: String
     var kernel: String
     var rounds: Int
-    var faults: [FaultLatency.Round] = []
+    var faults: [LocalFaults.Round] = []
+    var migrationFaults: [MigrationFaults.Round] = []
     var scan: [Throughput.Round] = []
     var codec: [Throughput.Round] = []
-    var remoteFaultFloors: [Floors.FaultRound] = []
     var populateFloors: [Throughput.Round] = []
     var linkFloors: [Throughput.Round] = []
 }
@@ -57,20 +59,26 @@ func wants(_ section: String) -> Bool { options.only == nil || options.only == s
 
 if wants("faults") {
     print("fault latency: 1 thread touching \(options.pages) pages, \(options.rounds) rounds (median of per-round p50/p99)")
-    report.faults = try FaultLatency.run(pages: options.pages, rounds: options.rounds)
+    report.faults = try LocalFaults.run(pages: options.pages, rounds: options.rounds)
     print(pad("kind", 6), pad("handler", 10), pad("p50 us", 9), pad("p99 us", 9), pad("p50 vs C", 9), pad("p99 vs C", 9))
-    for kind in FaultLatency.Kind.allCases {
-        func figures(_ handler: FaultLatency.Handler) -> (Double, Double) {
+    for kind in LocalFaults.Kind.allCases {
+        func figures(_ handler: LocalFaults.Handler) -> (Double, Double) {
             let rounds = report.faults.filter { $0.kind == kind && $0.handler == handler }
             return (median(rounds.map(\.latencyNanoseconds.p50)), median(rounds.map(\.latencyNanoseconds.p99)))
         }
         let c = figures(.c)
-        for handler in FaultLatency.Handler.allCases {
+        for handler in LocalFaults.Handler.allCases {
             let (p50, p99) = figures(handler)
             print(pad(kind.rawValue, 6), pad(handler.rawValue, 10), pad(fmt(p50 / 1000), 9), pad(fmt(p99 / 1000), 9),
                   pad(fmt(p50 / c.0) + "x", 9), pad(fmt(p99 / c.1) + "x", 9))
         }
     }
+    print()
+}
+if wants("migration-faults") {
+    print("fault latency inside a migration: 1 thread touching \(options.pages) pages, \(options.rounds) rounds")
+    report.migrationFaults = try MigrationFaults.run(pages: options.pages, rounds: options.rounds)
+    FaultTable.lines(report.migrationFaults).forEach { print($0) }
     print()
 }
 if wants("scan") {
@@ -82,8 +90,6 @@ if wants("codec") {
     Throughput.printTable("run-length codec", report.codec)
 }
 if wants("floors") {
-    report.remoteFaultFloors = try Floors.faults(pages: options.pages, rounds: options.rounds)
-    Floors.printFaults(report.remoteFaultFloors, pages: options.pages)
     report.populateFloors = try Floors.populate(bytes: 1 << 30, rounds: options.rounds)
     Throughput.printTable("populate floor: fresh private anonymous 1 GiB, 4 KiB pages", report.populateFloors)
     report.linkFloors = try Floors.link(bytes: 1 << 30, rounds: options.rounds)

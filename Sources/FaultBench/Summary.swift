@@ -1,12 +1,12 @@
 /// Order statistics of a sample, for reporting medians and tails.
-struct Summary: Codable {
-    var count: Int
-    var p50: Double
-    var p99: Double
-    var max: Double
+public struct Summary: Codable, Sendable {
+    public var count: Int
+    public var p50: Double
+    public var p99: Double
+    public var max: Double
 
     /// Summarises `values` (sorted here; O(n log n)).
-    init(_ values: [Double]) {
+    public init(_ values: [Double]) {
         precondition(!values.isEmpty, "summary of nothing")
         let sorted = values.sorted()
         count = sorted.count
@@ -16,14 +16,15 @@ struct Summary: Codable {
     }
 
     /// Nearest-rank percentile of sorted values.
-    static func percentile(_ sorted: [Double], _ fraction: Double) -> Double {
+    public static func percentile(_ sorted: [Double], _ fraction: Double) -> Double {
         let rank = Int((fraction * Double(sorted.count)).rounded(.up)) - 1
         return sorted[Swift.max(0, Swift.min(sorted.count - 1, rank))]
     }
 }
 
-/// The median of a few per-round figures.
-func median(_ values: [Double]) -> Double {
+/// The median of a few per-round figures (0 for none).
+public func median(_ values: [Double]) -> Double {
+    guard !values.isEmpty else { return 0 }
     let sorted = values.sorted()
     let middle = sorted.count / 2
     return sorted.count % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2

@@ -2,25 +2,25 @@
 import Glibc
 #endif
 import CFloor
-import Synchronization
+import SystemCalls
 import UFFDCore
 
-/// Fault latency of one thread touching every page of a fresh region once,
+/// Local faults: one thread touching every page of a fresh region once,
 /// served by the minimal C handler or by a UFFDCore handler. The touching loop
 /// is the same C code in both cases, so only the handler differs.
-enum FaultLatency {
-    enum Handler: String, Codable, CaseIterable { case c = "C floor", swift = "UFFDCore" }
-    enum Kind: String, Codable, CaseIterable { case zeroPage = "zero", copy = "copy" }
+public enum LocalFaults {
+    public enum Handler: String, Codable, CaseIterable, Sendable { case c = "C floor", swift = "UFFDCore" }
+    public enum Kind: String, Codable, CaseIterable, Sendable { case zeroPage = "zero", copy = "copy" }
 
-    struct Round: Codable {
-        var handler: Handler
-        var kind: Kind
-        var latencyNanoseconds: Summary
+    public struct Round: Codable, Sendable {
+        public var handler: Handler
+        public var kind: Kind
+        public var latencyNanoseconds: Summary
     }
 
     /// Runs `rounds` rounds of each handler and kind, interleaved so drift
     /// in the machine affects both alike.
-    static func run(pages: Int, rounds: Int) throws -> [Round] {
+    public static func run(pages: Int, rounds: Int) throws -> [Round] {
         var results: [Round] = []
         for round in 0..<rounds {
             for kind in Kind.allCases {
@@ -36,8 +36,9 @@ enum FaultLatency {
     }
 
     /// One round: a fresh region of `pages` pages, registered MISSING, every
-    /// page touched once; returns the per-fault latencies in nanoseconds.
-    static func measure(handler: Handler, kind: Kind, pages: Int) throws -> [Double] {
+    /// page touched once, in `order` (a permutation of the pages) if given;
+    /// returns the per-touch latencies in nanoseconds.
+    static func measure(handler: Handler, kind: Kind, pages: Int, order: [UInt32]? = nil) throws -> [Double] {
         let pageSize = SystemPage.size
         let region = try MemoryMapping(anonymousLength: pages * pageSize)
         let source = UnsafeMutableRawPointer.allocate(byteCount: pageSize, alignment: pageSize)
@@ -54,7 +55,7 @@ enum FaultLatency {
             var thread = pthread_t()
             precondition(floor_handler_start(&thread, uffd, kind == .zeroPage ? Int32(FLOOR_ZEROPAGE.rawValue) : Int32(FLOOR_COPY.rawValue),
                                              source, pageSize, pages) == 0)
-            _ = floor_touch(region.base.assumingMemoryBound(to: UInt8.self), pages, pageSize, &nanoseconds)
+            touch(region.base.assumingMemoryBound(to: UInt8.self), pages: pages, order: order, into: &nanoseconds)
             precondition(floor_handler_join(thread) == pages, "C floor handler failed")
 
         case .swift:
@@ -62,17 +63,26 @@ enum FaultLatency {
             let uffd = try Userfaultfd(nonBlocking: false)
             try uffd.register(region.range, mode: .missing)
             let sourceAddress = UInt(bitPattern: source)
-            let failure = Mutex<String?>(nil)
+            let failure = LockedValue<String?>(nil)
             let thread = DedicatedThread(name: "UFFDCore handler") {
                 do { try serve(uffd, kind: kind, source: sourceAddress, faults: pages) } catch {
                     failure.withLock { $0 = "\(error)" }
                 }
             }
-            _ = floor_touch(region.base.assumingMemoryBound(to: UInt8.self), pages, pageSize, &nanoseconds)
+            touch(region.base.assumingMemoryBound(to: UInt8.self), pages: pages, order: order, into: &nanoseconds)
             thread.join()
             if let failure = failure.withLock({ $0 }) { fatalError("UFFDCore handler failed: \(failure)") }
         }
         return nanoseconds.map { Double($0) }
+    }
+
+    /// The C touching loop: in page order, or in `order`.
+    static func touch(_ base: UnsafePointer<UInt8>, pages: Int, order: [UInt32]?, into nanoseconds: inout [UInt64]) {
+        if let order {
+            _ = order.withUnsafeBufferPointer { floor_touch_order(base, $0.baseAddress, pages, SystemPage.size, &nanoseconds) }
+        } else {
+            _ = floor_touch(base, pages, SystemPage.size, &nanoseconds)
+        }
     }
 
     /// The UFFDCore handler: what a user of the library would write.
