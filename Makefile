@@ -47,9 +47,18 @@ demo: deps
 	$(SWIFT) build -c release --product postcopy
 	.build/release/postcopy demo $(DEMO_ARGS)
 
-# Benchmarks live in their own package so tests never build them.
+# Benchmarks live in their own package so tests never build them. The whole
+# suite: uffd-bench (local faults, scan, codec, floors), postcopy bench-faults
+# (fault latency inside a migration against the C floors), the migration sweep
+# (1-8 GiB, free 0/0.5/0.9, skipping on and off; needs ~20 GiB of memory), and
+# the plots (matplotlib, installed with pip if missing). See bench/RESULTS.md.
 bench: deps
-	cd bench && $(SWIFT) run -c release uffd-bench
+	$(SWIFT) build -c release --product postcopy
+	cd bench && $(SWIFT) build -c release && .build/release/uffd-bench
+	.build/release/postcopy bench-faults --pages 16384 --rounds 5 --json bench/results/bench-faults.json
+	cd bench && python3 migration-sweep.py
+	python3 -c "import matplotlib" 2>/dev/null || pip install matplotlib
+	cd bench && python3 plot.py
 
 # The soak test alone, for many rounds, bounded by SOAK_SECONDS.
 SOAK_SECONDS ?= 120

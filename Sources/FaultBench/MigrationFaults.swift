@@ -43,6 +43,9 @@ public enum MigrationFaults {
         public var stream: Bool
         /// Latency of the touches that faulted; nil if none did.
         public var latencyNanoseconds: Summary?
+        /// The faulting touches' latency at quantiles 0, 0.001, ..., 1 (1,001
+        /// values, nanoseconds), for plotting the distribution; empty if none.
+        public var quantileNanoseconds: [Double]
         public var touches: Int
         /// Touches slower than `faultThresholdNanoseconds`.
         public var faults: Int
@@ -112,9 +115,11 @@ public enum MigrationFaults {
                                       permutation: permutation)
         }
         let touchSeconds = Double((ContinuousClock.now - start) / .nanoseconds(1)) / 1e9
-        let faulting = nanoseconds.filter { $0 >= faultThresholdNanoseconds }.map { Double($0) }
+        let faulting = nanoseconds.filter { $0 >= faultThresholdNanoseconds }.map { Double($0) }.sorted()
+        let quantiles = faulting.isEmpty ? [] : (0...1000).map { Summary.percentile(faulting, Double($0) / 1000) }
         return Round(implementation: implementation, faultClass: faultClass, transport: transport, order: order,
                      stream: stream, latencyNanoseconds: faulting.isEmpty ? nil : Summary(faulting),
+                     quantileNanoseconds: quantiles,
                      touches: pages, faults: faulting.count, touchSeconds: touchSeconds)
     }
 

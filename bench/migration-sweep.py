@@ -1,0 +1,129 @@
+#!/usr/bin/env python3
+"""Migration time and bytes on the wire against the populate and link floors.
+
+Runs `postcopy demo` (release build) for every region size and free fraction,
+with skipping on and off, after measuring the C floors (populate, link) with
+`uffd-bench --only floors` in the same run. Writes every figure to
+results/migration.json and prints a table of medians and ratios.
+
+    cd bench && python3 migration-sweep.py [--sizes 1G,2G,4G,8G] [--free 0,0.5,0.9]
+                                           [--rounds 1] [--target-rounds 3]
+
+Regions: only free pages and data pages (--untouched 0 --zero 0), so the
+non-free bytes are exactly the data that must travel. The destination runs its
+4-thread workload (reading and writing pages while they arrive). The 2 GiB at
+50% free case (the issue's target) runs --target-rounds times.
+
+The floor for a migration is the non-free bytes at the lower of the populate
+(UFFDIO_COPY of 64 pages) and the link throughput: the bottleneck a perfect
+implementation would still have.
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+POSTCOPY = os.path.join(ROOT, ".build", "release", "postcopy")
+UFFD_BENCH = os.path.join(HERE, ".build", "release", "uffd-bench")
+
+
+def size_bytes(text):
+    units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+    return int(float(text[:-1]) * units[text[-1].upper()]) if text[-1].upper() in units else int(text)
+
+
+def floors(floor_mib):
+    path = os.path.join(HERE, "results", "sweep-floors.json")
+    subprocess.run([UFFD_BENCH, "--only", "floors", "--rounds", "3", "--floor-bytes", str(floor_mib), "--json", path],
+                   check=True, stdout=sys.stderr)
+    report = json.load(open(path))
+    def best(rounds, prefix):
+        by_name = {}
+        for r in rounds:
+            if r["name"].startswith(prefix):
+                by_name.setdefault(r["name"], []).append(r["perSecond"])
+        return {name: statistics.median(values) for name, values in by_name.items()}
+    populate = best(report["populateFloors"], "populate")
+    link = best(report["linkFloors"], "link tcp")
+    return {
+        "populateUffdCopy": populate["populate, UFFDIO_COPY x64"],
+        "populateTouch": populate["populate, 1 byte per page"],
+        "linkTcp": max(link.values()),
+    }
+
+
+def demo(size, free, skip):
+    args = [POSTCOPY, "demo", "--size", size, "--free", str(free), "--untouched", "0", "--zero", "0",
+            "--transport", "tcp", "--json"]
+    if not skip:
+        args.append("--no-skip")
+    started = time.monotonic()
+    out = subprocess.run(args, check=True, capture_output=True, text=True).stdout
+    summary = json.loads(out)
+    if summary["pagesDiffering"] != 0:
+        raise SystemExit(f"demo {size} free {free}: {summary['pagesDiffering']} pages differ")
+    d, s = summary["destination"], summary["source"]
+    page = d["pageSize"]
+    return {
+        "size": size, "regionBytes": summary["regionBytes"], "free": free, "skip": skip,
+        "seconds": d["totalSeconds"], "switchoverSeconds": d["switchoverSeconds"],
+        "sourceSwitchoverSeconds": s["switchoverSeconds"],
+        "dataBytes": s["dataPages"] * page,
+        "pagesSent": s["pagesSent"], "duplicatePages": d["duplicatePages"],
+        "wireBytes": d["wireBytesReceived"] + d["wireBytesSent"],
+        "wireBytesReceived": d["wireBytesReceived"],
+        "remoteP50": d["remoteLatencyMicroseconds"]["p50"], "remoteP99": d["remoteLatencyMicroseconds"]["p99"],
+        "wallSeconds": time.monotonic() - started,
+    }
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="1G,2G,4G,8G")
+    parser.add_argument("--free", default="0,0.5,0.9")
+    parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--target-rounds", type=int, default=3)
+    parser.add_argument("--out", default=os.path.join(HERE, "results", "migration.json"))
+    options = parser.parse_args()
+    os.makedirs(os.path.dirname(options.out), exist_ok=True)
+    sizes = options.sizes.split(",")
+    fractions = [float(f) for f in options.free.split(",")]
+
+    floor = floors(2048)
+    print(f"floors: populate (UFFDIO_COPY x64) {floor['populateUffdCopy'] / 2**30:.2f} GiB/s, "
+          f"populate (touch) {floor['populateTouch'] / 2**30:.2f} GiB/s, link TCP {floor['linkTcp'] / 2**30:.2f} GiB/s")
+    runs = []
+    combos = [(size, free, skip) for size in sizes for free in fractions for skip in (True, False)]
+    for index, (size, free, skip) in enumerate(combos, 1):
+        rounds = options.target_rounds if (size_bytes(size) == 2 << 30 and free == 0.5) else options.rounds
+        for round in range(rounds):
+            print(f"[{index}/{len(combos)}] {size} free {free} skip {'on' if skip else 'off'} round {round + 1}/{rounds}",
+                  file=sys.stderr, flush=True)
+            runs.append(demo(size, free, skip))
+    json.dump({"floors": floor, "runs": runs}, open(options.out, "w"), indent=2)
+
+    bottleneck = min(floor["populateUffdCopy"], floor["linkTcp"])
+    print(f"{'size':>5} {'free':>5} {'skip':>5} {'time s':>8} {'floor s':>8} {'ratio':>6} {'wire vs data':>13} "
+          f"{'dup pages':>9} {'switchover ms':>14}")
+    for size in sizes:
+        for free in fractions:
+            for skip in (True, False):
+                these = [r for r in runs if r["size"] == size and r["free"] == free and r["skip"] == skip]
+                seconds = statistics.median(r["seconds"] for r in these)
+                data = these[0]["dataBytes"] if skip else these[0]["regionBytes"]
+                floor_seconds = data / bottleneck
+                wire = statistics.median(r["wireBytes"] / data - 1 for r in these) if data else 0
+                print(f"{size:>5} {free:>5} {'on' if skip else 'off':>5} {seconds:8.3f} {floor_seconds:8.3f} "
+                      f"{seconds / floor_seconds if floor_seconds else 0:5.2f}x {wire * 100:+12.2f}% "
+                      f"{statistics.median(r['duplicatePages'] for r in these):9.0f} "
+                      f"{statistics.median(r['switchoverSeconds'] for r in these) * 1000:14.2f}")
+    print(f"figures written to {options.out}")
+
+
+if __name__ == "__main__":
+    main()
