@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Synchronization
 
 /// A fixed-size set of pages that many threads update at once without locks.
@@ -115,17 +118,22 @@ private struct AtomicWords: ~Copyable, @unchecked Sendable {
     private let base: UnsafeMutablePointer<Atomic<UInt64>>
     let count: Int
 
+    /// O(1) time for the caller: `calloc(3)` hands large blocks back as fresh
+    /// zero pages that the kernel maps on first use. Writing `Atomic(0)` into
+    /// every word instead cost a destination's switchover ~0.5 ms at 8 GiB
+    /// (four bitmaps of 256 KiB touched before the region could run).
     init(count: Int) {
         self.count = count
-        base = .allocate(capacity: count)
-        for index in 0..<count {
-            (base + index).initialize(to: Atomic(0))
+        // An Atomic<UInt64> is its 8 bytes; all-zero bytes are Atomic(0), and
+        // it has nothing to destroy (so `deinit` frees without deinitializing).
+        guard let raw = calloc(max(count, 1), MemoryLayout<Atomic<UInt64>>.stride) else {
+            fatalError("AtomicPageBitmap: calloc of \(count) words failed")
         }
+        base = raw.bindMemory(to: Atomic<UInt64>.self, capacity: max(count, 1))
     }
 
     deinit {
-        base.deinitialize(count: count)
-        base.deallocate()
+        free(base)
     }
 
     // The orderings are fixed here because `Atomic` requires them to be
