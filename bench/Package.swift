@@ -12,9 +12,12 @@ let package = Package(
         .package(name: "swift-postcopy", path: ".."),
     ],
     targets: [
+        // io_uring's receive side, against the plain read() loop (liburing).
+        .target(name: "CURingFloor", linkerSettings: [.linkedLibrary("uring")]),
         .executableTarget(
             name: "uffd-bench",
             dependencies: [
+                "CURingFloor",
                 .product(name: "CFloor", package: "swift-postcopy"),
                 .product(name: "FaultBench", package: "swift-postcopy"),
                 .product(name: "SeededRandom", package: "swift-postcopy"),

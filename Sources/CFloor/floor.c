@@ -576,28 +576,15 @@ static void *link_sender_main(void *raw) {
     return NULL;
 }
 
-int floor_link(int transport, size_t bytes, size_t chunk, int socket_buffer, uint64_t *elapsed_ns) {
-    if (bytes == 0 || chunk == 0) return EINVAL;
-    int fds[2];
-    int error = socket_pair(transport, 0, socket_buffer, fds);
-    if (error) return error;
-    uint8_t *out = malloc(chunk), *in = malloc(chunk);
-    if (!out || !in) error = ENOMEM;
-    struct link_sender sender = {.fd = fds[0], .bytes = bytes, .chunk = chunk, .buffer = out};
-    pthread_t thread;
-    int started = 0;
-    if (!error) {
-        memset(out, 0x5A, chunk);  // both buffers populated before the clock starts
-        memset(in, 0, chunk);
-        error = pthread_create(&thread, NULL, link_sender_main, &sender);
-        started = !error;
-    }
-    if (!started && close(fds[0]) != 0 && !error) error = errno;
-
-    // The receiver: read() up to `chunk` bytes at a time until all arrived.
+/// The plain receiver: read() up to `chunk` bytes at a time until all arrived.
+static int read_receiver(int fd, size_t bytes, size_t chunk, void *context) {
+    (void)context;
+    uint8_t *in = malloc(chunk);
+    if (!in) return ENOMEM;
+    int error = 0;
     size_t received = 0;
     while (!error && received < bytes) {
-        ssize_t got = read(fds[1], in, chunk);
+        ssize_t got = read(fd, in, chunk);
         if (got < 0) {
             if (errno != EINTR) error = errno;
         } else if (got == 0) {
@@ -606,6 +593,33 @@ int floor_link(int transport, size_t bytes, size_t chunk, int socket_buffer, uin
             received += (size_t)got;
         }
     }
+    free(in);
+    return error;
+}
+
+int floor_link(int transport, size_t bytes, size_t chunk, int socket_buffer, uint64_t *elapsed_ns) {
+    return floor_link_receiving(transport, bytes, chunk, socket_buffer, read_receiver, NULL, elapsed_ns);
+}
+
+int floor_link_receiving(int transport, size_t bytes, size_t chunk, int socket_buffer,
+                         floor_link_receiver receiver, void *context, uint64_t *elapsed_ns) {
+    if (bytes == 0 || chunk == 0 || !receiver) return EINVAL;
+    int fds[2];
+    int error = socket_pair(transport, 0, socket_buffer, fds);
+    if (error) return error;
+    uint8_t *out = malloc(chunk);
+    if (!out) error = ENOMEM;
+    struct link_sender sender = {.fd = fds[0], .bytes = bytes, .chunk = chunk, .buffer = out};
+    pthread_t thread;
+    int started = 0;
+    if (!error) {
+        memset(out, 0x5A, chunk);  // populated before the clock starts
+        error = pthread_create(&thread, NULL, link_sender_main, &sender);
+        started = !error;
+    }
+    if (!started && close(fds[0]) != 0 && !error) error = errno;
+
+    if (!error) error = receiver(fds[1], bytes, chunk, context);
     uint64_t end = now_ns();
     // Closing the receiving end first unblocks a sender still in send() (EPIPE/ECONNRESET).
     if (close(fds[1]) != 0 && !error) error = errno;
@@ -617,6 +631,5 @@ int floor_link(int transport, size_t bytes, size_t chunk, int socket_buffer, uin
     }
     if (!error) *elapsed_ns = end - sender.start;
     free(out);
-    free(in);
     return error;
 }

@@ -105,4 +105,14 @@ int floor_populate(size_t bytes, int mode, uint64_t *elapsed_ns);
 /// 0 or an errno.
 int floor_link(int transport, size_t bytes, size_t chunk, int socket_buffer, uint64_t *elapsed_ns);
 
+/// How floor_link_receiving's calling thread reads: `bytes` bytes from the
+/// connected socket `fd`, at most `chunk` per buffer; 0 or an errno (EPIPE if
+/// the stream ended early).
+typedef int (*floor_link_receiver)(int fd, size_t bytes, size_t chunk, void *context);
+
+/// floor_link with another receiver (e.g. io_uring, in bench/); the sender
+/// and the timing are the same. floor_link is this with a read() loop.
+int floor_link_receiving(int transport, size_t bytes, size_t chunk, int socket_buffer,
+                         floor_link_receiver receiver, void *context, uint64_t *elapsed_ns);
+
 #endif

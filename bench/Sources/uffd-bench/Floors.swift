@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import CFloor
+import CURingFloor
 import FaultBench
 import UFFDCore
 
@@ -60,6 +61,15 @@ enum Floors {
                     let name = "link \(transport), \(label) sends"
                     var nanoseconds: UInt64 = 0
                     try check(floor_link(transport.c, bytes, chunk, FLOOR_BULK_SOCKET_BUFFER, &nanoseconds), name)
+                    results.append(Throughput.Round(name: name, perSecond: Double(bytes) / (Double(nanoseconds) / 1e9), unit: "B/s"))
+                }
+                // The same sender; the receiver keeps `depth` recvs in flight on an io_uring.
+                for depth in [1, 4] {
+                    let name = "io_uring link \(transport), 256 KiB recvs, \(depth) in flight"
+                    var nanoseconds: UInt64 = 0
+                    var context = Int32(depth)
+                    try check(floor_link_receiving(transport.c, bytes, 256 << 10, FLOOR_BULK_SOCKET_BUFFER,
+                                                   uring_link_receiver, &context, &nanoseconds), name)
                     results.append(Throughput.Round(name: name, perSecond: Double(bytes) / (Double(nanoseconds) / 1e9), unit: "B/s"))
                 }
             }

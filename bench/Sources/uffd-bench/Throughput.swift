@@ -91,7 +91,7 @@ enum Throughput {
         for name in seen {
             let figure = median(rounds.filter { $0.name == name }.map(\.perSecond))
             let unit = rounds.first { $0.name == name }!.unit
-            var line = pad(name, 28)
+            var line = pad(name, 50)
             if unit == "B/s" {
                 line += pad(fmt(figure / Double(1 << 30)) + " GiB/s", 14)
                 if let floor { line += fmt(figure / floor) + "x the floor" }
