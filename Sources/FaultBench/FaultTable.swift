@@ -24,9 +24,8 @@ public enum FaultTable {
                         median(summaries.map(\.p99)) / 1000, median(summaries.map(\.max)) / 1000)
             }
             let floor = figures(.floor), library = figures(.library)
-            // The link does not carry free pages: one row for both links.
+            // Free pages are measured over one link only; it does not carry them.
             let link = round.faultClass == .free ? "-" : round.transport.rawValue
-            if round.faultClass == .free && !seen.insert("free \(round.order)").inserted { continue }
             lines.append(row([
                 round.faultClass.rawValue, link, round.order.rawValue, round.stream ? "yes" : "no",
                 "\(Int(floor.faults))/\(Int(library.faults))",
