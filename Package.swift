@@ -100,6 +100,9 @@ let package = Package(
             name: "UFFDCoreTests",
             dependencies: ["UFFDCore", "UFFDTestHelper", "CTestSupport", "SystemCalls", "Watchdog"]),
         .testTarget(
+            name: "SystemCallsTests",
+            dependencies: ["SystemCalls", "UFFDCore", "Watchdog"]),
+        .testTarget(
             name: "BitmapsTests",
             dependencies: ["Bitmaps", "SeededRandom", "SystemCalls", "Watchdog", .product(name: "PropertyBased", package: "swift-property-based")]),
         .testTarget(

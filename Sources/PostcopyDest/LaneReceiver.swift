@@ -8,6 +8,10 @@ struct LaneReceiver: Sendable {
     let ledger: PageLedger
     let statistics: DestinationStatistics
     let eagerZeroMap: Bool
+    /// Threads placing the bulk lane's pages while it receives; 0 places
+    /// them on the receiving thread. (The urgent lane always places its own:
+    /// a reply must not queue behind streamed pages.)
+    let placingThreads: Int
 
     /// How a lane's receiving ended.
     enum End {
@@ -19,14 +23,30 @@ struct LaneReceiver: Sendable {
     }
 
     /// Runs until the source's DONE (urgent lane) or the end of the stream
-    /// after completion (either lane).
+    /// after completion (either lane). Returns or throws only once every
+    /// page it received is placed.
     func run(urgentLane: Bool, socket: FramedSocket) throws -> End {
+        guard !urgentLane && placingThreads > 0 else {
+            return try receive(urgentLane: urgentLane, socket: socket, placing: nil)
+        }
+        // Two buffers per thread: one being placed, one received meanwhile.
+        let placing = PlacingThreads(threadCount: placingThreads, bufferCount: 2 * placingThreads + 1,
+                                     placer: placer, statistics: statistics)
+        defer { placing.stop() }
+        let end = try receive(urgentLane: false, socket: socket, placing: placing)
+        try placing.drain()
+        return end
+    }
+
+    private func receive(urgentLane: Bool, socket: FramedSocket, placing: PlacingThreads?) throws -> End {
         let pageSize = SystemPage.size
         while true {
             let frame: Frame
             do {
                 frame = try socket.receive()
             } catch {
+                // Pages received before the break are placed, and held, first.
+                try placing?.drain()
                 // Every page is here: the source closing either lane (after
                 // DONE, or mid-frame of a page already held) ends nothing.
                 if ledger.isComplete { return .closedWhileComplete }
@@ -35,6 +55,12 @@ struct LaneReceiver: Sendable {
             switch frame {
             case .pages(let offset, let count, let isReply):
                 let first = offset / pageSize
+                if let placing {
+                    let buffer = placing.takeBuffer()
+                    socket.movePageData(into: buffer)
+                    try placing.submit(buffer, pages: first..<(first + count), isReply: isReply)
+                    continue
+                }
                 try placer.copy(first..<(first + count), from: socket.pageData.baseAddress!)
                 statistics.bytesReceived.add(count * pageSize, ordering: .relaxed)
                 if isReply {

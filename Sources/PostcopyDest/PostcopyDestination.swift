@@ -49,6 +49,9 @@ public final class PostcopyDestination: Sendable {
         public var recoveryDeadline: Duration? = .seconds(60)
         /// How long each step of a reconnection's handshake may take.
         public var handshakeTimeout: Duration = .seconds(10)
+        /// Threads placing streamed pages while the bulk lane receives more;
+        /// 0 places them on the receiving thread, in series with receiving.
+        public var placingThreads = 2
         public init() {}
     }
 
@@ -175,7 +178,8 @@ public final class PostcopyDestination: Sendable {
                               statistics: statistics, link: link, stop: stopFaults, control: control,
                               mapping: mapping)
         let receiver = LaneReceiver(placer: placer, ledger: ledger, statistics: statistics,
-                                    eagerZeroMap: configuration.eagerZeroMap)
+                                    eagerZeroMap: configuration.eagerZeroMap,
+                                    placingThreads: configuration.placingThreads)
         supervisor = LaneSupervisor(link: link, receiver: receiver, ledger: ledger, control: control,
                                     statistics: statistics, endpoint: endpoint, hello: hello,
                                     recoveryDeadline: configuration.recoveryDeadline,

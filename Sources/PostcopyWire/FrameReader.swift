@@ -40,6 +40,13 @@ struct FrameReader: ~Copyable {
     /// The page data of the last frame, empty unless it was PAGES.
     var pageData: UnsafeRawBufferPointer { pages.bytes(0..<pageDataCount) }
 
+    /// Hands the last frame's page data to `buffer` and takes `buffer`'s
+    /// memory for the next frames' (grown when a frame needs more).
+    mutating func movePageData(into buffer: PageBuffer) {
+        buffer.exchange(with: &pages, count: &pageDataCount)
+        pageDataCount = 0
+    }
+
     private var readable: Int { writerIndex - readerIndex }
 
     // MARK: Frame accounting

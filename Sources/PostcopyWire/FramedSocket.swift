@@ -180,6 +180,19 @@ public final class FramedSocket: @unchecked Sendable {
     /// on the receiving thread.
     public var pageData: UnsafeRawBufferPointer { reader.pageData }
 
+    /// Moves the data of the PAGES frame `receive` last returned into
+    /// `buffer`, which keeps it for as long as its holder likes; the socket
+    /// takes `buffer`'s old memory for the frames to come. No bytes are
+    /// copied: the two swap their memory. `pageData` is empty afterwards.
+    ///
+    /// - Precondition: Called on the receiving thread, between `receive`s.
+    public func movePageData(into buffer: PageBuffer) {
+        let (exchanged, _) = receiving.compareExchange(expected: false, desired: true, ordering: .acquiring)
+        precondition(exchanged, "FramedSocket.movePageData called while another thread receives")
+        defer { receiving.store(false, ordering: .releasing) }
+        reader.movePageData(into: buffer)
+    }
+
     // MARK: Connection
 
     /// Shuts the connection down in both directions (`shutdown(2)`,

@@ -68,12 +68,15 @@ struct DemoDestCommand: ParsableCommand {
                                                     shouldDisplay: false)
     @Option var connect: String
     @Option var threads: Int
+    @Option var placingThreads: Int
     @Option var work: String
 
     func run() throws {
         let logger = makeLogger("postcopy.demo.dest", level: .info)
         do {
-            let destination = try PostcopyDestination.connect(to: Endpoint(parsing: connect))
+            var configuration = PostcopyDestination.Configuration()
+            configuration.placingThreads = placingThreads
+            let destination = try PostcopyDestination.connect(to: Endpoint(parsing: connect), configuration: configuration)
             let workload = Workload(region: destination.region, threads: threads)
             let report = try DestCommand.waitShowingProgress(destination)
             let done = workload.stop()

@@ -49,6 +49,9 @@ struct DemoCommand: ParsableCommand {
     @Option(help: "Destination workload threads touching the region while it arrives.")
     var threads = 4
 
+    @Option(name: .customLong("placing-threads"), help: "Destination threads placing streamed pages (0: the bulk lane's receiver places them).")
+    var placingThreads = PostcopyDestination.Configuration().placingThreads
+
     @Option(help: "Seed of the region's layout and content.")
     var seed: UInt64 = 1
 
@@ -65,6 +68,7 @@ struct DemoCommand: ParsableCommand {
         }
         guard ["tcp", "unix"].contains(transport) else { throw ValidationError("--transport is tcp or unix") }
         guard threads >= 0 else { throw ValidationError("--threads must be >= 0") }
+        guard (0...64).contains(placingThreads) else { throw ValidationError("--placing-threads must be between 0 and 64") }
     }
 
     func run() throws {
@@ -89,7 +93,8 @@ struct DemoCommand: ParsableCommand {
         }
         let destination = Process()
         destination.executableURL = URL(fileURLWithPath: executable)
-        destination.arguments = ["demo-dest", "--connect", endpoint, "--threads", "\(threads)", "--work", work]
+        destination.arguments = ["demo-dest", "--connect", endpoint, "--threads", "\(threads)",
+                                  "--placing-threads", "\(placingThreads)", "--work", work]
         try destination.run()
         destination.waitUntilExit()
         source.waitUntilExit()

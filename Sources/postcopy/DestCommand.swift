@@ -26,6 +26,11 @@ struct DestCommand: ParsableCommand {
     @Option(name: .long, help: "Seconds to keep trying to reach the source.")
     var timeout = 60
 
+    @Option(name: .customLong("placing-threads"), help: ArgumentHelp(
+        "Threads placing streamed pages while the bulk lane receives more (0: place on the receiving thread).",
+        discussion: "Placing a page into fresh memory costs more than receiving it; on more than one CPU, placing on threads of their own lets receiving and placing overlap."))
+    var placingThreads = PostcopyDestination.Configuration().placingThreads
+
     @Flag(name: .customLong("no-eager-zero"), help: "Zero-fill skipped pages only when touched, not as soon as the bitmap arrives.")
     var noEagerZero = false
 
@@ -40,12 +45,19 @@ struct DestCommand: ParsableCommand {
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: Logger.Level = .info
 
+    func validate() throws {
+        guard (0...64).contains(placingThreads) else {
+            throw ValidationError("--placing-threads must be between 0 and 64, not \(placingThreads).")
+        }
+    }
+
     func run() throws {
         let logger = makeLogger("postcopy.dest", level: logLevel)
         do {
             var configuration = PostcopyDestination.Configuration()
             configuration.connectTimeout = .seconds(timeout)
             configuration.eagerZeroMap = !noEagerZero
+            configuration.placingThreads = placingThreads
             configuration.recoveryDeadline = recoveryDeadline > 0 ? .seconds(recoveryDeadline) : nil
             let destination = try PostcopyDestination.connect(to: Endpoint(parsing: connect), configuration: configuration)
             logger.info("running on \(destination.region.length) bytes at \(destination.region)")

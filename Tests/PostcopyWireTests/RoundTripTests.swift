@@ -63,6 +63,37 @@ struct RoundTripTests {
         try sender.join()
     }
 
+    @Test("Page data moved into a PageBuffer outlives the next frames, and the socket receives into the buffer it gave back")
+    func movedPageData() throws {
+        let (source, destination) = try FramedSocket.pair()
+        source.geometry = smallGeometry
+        destination.geometry = smallGeometry
+        // 16 pages go straight into the page buffer (MSG_WAITALL); 1 page comes through the read buffer.
+        let counts = [16, 1, 16, 3]
+        let sender = Worker {
+            for (index, count) in counts.enumerated() {
+                let data = pattern(tag: index, count: count * 4096)
+                try data.withUnsafeBytes { try source.sendPages(offset: index * 4096, count: count, isReply: false, data: $0) }
+            }
+        }
+        let kept = [PageBuffer(), PageBuffer()]
+        // Frames 0 and 1 go to the two buffers; frames 2 and 3 are received into the memory the buffers gave back.
+        for (index, count) in counts.enumerated() {
+            #expect(try destination.receive() == .pages(offset: index * 4096, count: count, isReply: false))
+            if index < kept.count {
+                destination.movePageData(into: kept[index])
+                #expect(destination.pageData.isEmpty)
+            } else {
+                #expect(Array(destination.pageData) == pattern(tag: index, count: count * 4096))
+            }
+        }
+        for (index, buffer) in kept.enumerated() {
+            #expect(Array(buffer.bytes) == pattern(tag: index, count: counts[index] * 4096))
+            #expect(Int(bitPattern: buffer.bytes.baseAddress) % 4096 == 0)
+        }
+        try sender.join()
+    }
+
     @Test("The largest PAGES frame (eight 2 MiB pages, 16 MiB + 16 bytes) passes the default limit")
     func largestPages() throws {
         let (source, destination) = try FramedSocket.pair()
