@@ -77,7 +77,7 @@ public final class PostcopyDestination: Sendable {
 
     /// The threads a destination runs, set once after `init`.
     private final class Threads: Sendable {
-        let list = LockedValue<[DedicatedThread]>([])
+        let list = LockedValue<[ParkedThread]>([])
     }
 
     /// Connects to the source at `endpoint`, maps and registers the region,
@@ -86,42 +86,87 @@ public final class PostcopyDestination: Sendable {
     public static func connect(to endpoint: Endpoint, memory: Memory = .anonymous,
                                configuration: Configuration = .init()) throws -> PostcopyDestination {
         // What does not depend on the source is ready before the switchover
-        // clock starts: the kernel's features (a probe uffd) and the latency
-        // histograms (two ~220 KiB tables). strace showed them ~0.5 ms of it.
-        let kernelHasPoison = (try? Userfaultfd.kernelFeatures().features.contains(.poison)) == true
+        // clock starts: the kernel's features (a probe uffd), the uffd itself,
+        // the latency histograms (two ~220 KiB tables) and the two threads,
+        // parked until there is work. (Timed inside the switchover they were
+        // ~0.3, ~0.5 and ~0.15 ms of it.)
         let statistics = DestinationStatistics()
-        let clock = ContinuousClock()
-        let started = clock.now
-        let urgent = try FramedSocket.connect(to: endpoint, lane: .urgent, timeout: configuration.connectTimeout)
-        try urgent.send(.join(Join(lane: .urgent, session: 0)))
-        let frame = try urgent.receive()
-        guard case .hello(let hello) = frame else {
-            throw DestinationError.unexpectedFrame(state: "instead of HELLO", frame: "\(frame)")
-        }
-        guard hello.pageSize == SystemPage.size else {
-            let error = DestinationError.pageSizeMismatch(source: hello.pageSize, local: SystemPage.size)
-            try? urgent.send(.error(code: WireErrorCode.geometryMismatch.rawValue, reason: "\(error)"))
-            throw error
-        }
-        let geometry = hello.geometry
-        urgent.geometry = geometry
-        let destination = try PostcopyDestination(urgent: urgent, hello: hello, geometry: geometry, endpoint: endpoint,
-                                                  memory: memory, configuration: configuration, started: started,
-                                                  kernelHasPoison: kernelHasPoison, statistics: statistics)
+        let prepared = try Prepared()
+        // Until a destination holds the threads, a failure must release them.
+        var threadsHeld = false
         do {
-            try destination.start()
+            let clock = ContinuousClock()
+            let started = clock.now
+            let urgent = try FramedSocket.connect(to: endpoint, lane: .urgent, timeout: configuration.connectTimeout)
+            try urgent.send(.join(Join(lane: .urgent, session: 0)))
+            // The bulk lane connects while the source answers JOIN (its JOIN
+            // must wait for HELLO's session). The source accepts the urgent
+            // connection first: it completed first.
+            let bulk = try FramedSocket.connect(to: endpoint, lane: .bulk, timeout: configuration.connectTimeout)
+            let frame = try urgent.receive()
+            guard case .hello(let hello) = frame else {
+                throw DestinationError.unexpectedFrame(state: "instead of HELLO", frame: "\(frame)")
+            }
+            guard hello.pageSize == SystemPage.size else {
+                let error = DestinationError.pageSizeMismatch(source: hello.pageSize, local: SystemPage.size)
+                try? urgent.send(.error(code: WireErrorCode.geometryMismatch.rawValue, reason: "\(error)"))
+                throw error
+            }
+            let geometry = hello.geometry
+            urgent.geometry = geometry
+            bulk.geometry = geometry
+            try bulk.send(.join(Join(lane: .bulk, session: hello.session)))
+            let destination = try PostcopyDestination(lanes: SourceLink.Lanes(urgent: urgent, bulk: bulk), hello: hello,
+                                                      geometry: geometry, endpoint: endpoint, memory: memory,
+                                                      configuration: configuration, started: started,
+                                                      prepared: prepared, statistics: statistics)
+            threadsHeld = true
+            do {
+                try destination.start()
+            } catch {
+                destination.control.fail(error)
+                try? destination.finishFailed(error)  // releases the threads it started
+                throw error
+            }
+            destination.switchoverSeconds.withLock { $0 = seconds(clock.now - started) }
+            return destination
         } catch {
-            destination.control.fail(error)
-            try? destination.finishFailed(error)  // releases the threads it started
+            if !threadsHeld { prepared.release() }
             throw error
         }
-        destination.switchoverSeconds.withLock { $0 = seconds(clock.now - started) }
-        return destination
     }
 
-    private init(urgent: FramedSocket, hello: Hello, geometry: Geometry, endpoint: Endpoint, memory: Memory,
+    /// What a destination needs that does not depend on the source.
+    private struct Prepared {
+        let uffd: Userfaultfd
+        let stopFaults: StopSignal
+        let faultLoopThread: ParkedThread
+        let lanesThread: ParkedThread
+
+        init() throws {
+            // POISON where the kernel has it (6.6+): how a failed migration
+            // releases threads waiting for pages that will never come.
+            let poison = (try? Userfaultfd.kernelFeatures().features.contains(.poison)) == true
+            // REMOVE/UNMAP/REMAP: the application may drop, unmap or move parts of
+            // the region while it arrives, and must be told apart from a fault.
+            let events: UFFDFeatures = [.threadID, .eventRemove, .eventUnmap, .eventRemap]
+            uffd = try Userfaultfd(features: poison ? events.union(.poison) : events)
+            stopFaults = try StopSignal()
+            // Last: nothing may throw once they run.
+            faultLoopThread = ParkedThread(name: "fault loop")
+            lanesThread = ParkedThread(name: "lanes")
+        }
+
+        /// Lets the parked threads end without work, and joins them.
+        func release() {
+            faultLoopThread.join()
+            lanesThread.join()
+        }
+    }
+
+    private init(lanes: SourceLink.Lanes, hello: Hello, geometry: Geometry, endpoint: Endpoint, memory: Memory,
                  configuration: Configuration, started: ContinuousClock.Instant,
-                 kernelHasPoison: Bool, statistics: DestinationStatistics) throws {
+                 prepared: Prepared, statistics: DestinationStatistics) throws {
         self.configuration = configuration
         self.started = started
         switch memory {
@@ -140,13 +185,7 @@ public final class PostcopyDestination: Sendable {
             region = range
         }
         // Registered before anything can touch it: every first touch faults.
-        // POISON where the kernel has it (6.6+): how a failed migration
-        // releases threads waiting for pages that will never come.
-        let poison = kernelHasPoison
-        // REMOVE/UNMAP/REMAP: the application may drop, unmap or move parts of
-        // the region while it arrives, and must be told apart from a fault.
-        let events: UFFDFeatures = [.threadID, .eventRemove, .eventUnmap, .eventRemap]
-        uffd = try Userfaultfd(features: poison ? events.union(.poison) : events)
+        uffd = prepared.uffd
         try uffd.register(region, mode: .missing)
         // A child forked while pages are still arriving would get the region
         // without its registration, and read zeros where data belongs. It
@@ -154,13 +193,11 @@ public final class PostcopyDestination: Sendable {
         try region.setInheritedByFork(false)
         ledger = PageLedger(pageCount: geometry.pageCount)
         self.statistics = statistics
-        stopFaults = try StopSignal()
+        stopFaults = prepared.stopFaults
         threads = Threads()
+        threads.list.withLock { $0 = [prepared.faultLoopThread, prepared.lanesThread] }
 
-        let bulk = try FramedSocket.connect(to: endpoint, lane: .bulk, timeout: configuration.connectTimeout)
-        bulk.geometry = geometry
-        try bulk.send(.join(Join(lane: .bulk, session: hello.session)))
-        firstLanes = SourceLink.Lanes(urgent: urgent, bulk: bulk)
+        firstLanes = lanes
         let link = SourceLink(firstLanes, recovers: configuration.recoveryDeadline != nil)
         self.link = link
 
@@ -186,25 +223,28 @@ public final class PostcopyDestination: Sendable {
                                     handshakeTimeout: configuration.handshakeTimeout)
     }
 
-    /// Starts the fault loop and the lane receivers, then tells the source
-    /// the destination is running.
+    /// Tells the source the destination is running, then gives the fault
+    /// loop and the lane receivers their work.
+    ///
+    /// READY goes first: whatever the source sends waits in the sockets, and
+    /// a fault waits in the uffd, until the threads run; the other order let
+    /// the two woken threads preempt READY on 2 vCPUs.
     private func start() throws {
         let (faultLoop, supervisor, lanes, control, finishedAt) =
             (self.faultLoop, self.supervisor, self.firstLanes, self.control, self.finishedAt)
+        try lanes.urgent.send(.ready)
         // The threads hold the control, never the destination: a fault loop
         // still running after a failure must not keep the destination alive.
-        threads.list.withLock { list in
-            list.append(DedicatedThread(name: "fault loop") {
-                do { try faultLoop.run() } catch { control.fail(error) }
-            })
-            list.append(DedicatedThread(name: "lanes") {
-                do {
-                    try supervisor.run(first: lanes)
-                    finishedAt.record()
-                } catch { control.fail(error) }
-            })
+        let list = threads.list.withLock { $0 }
+        list[0].run {
+            do { try faultLoop.run() } catch { control.fail(error) }
         }
-        try lanes.urgent.send(.ready)
+        list[1].run {
+            do {
+                try supervisor.run(first: lanes)
+                finishedAt.record()
+            } catch { control.fail(error) }
+        }
     }
 
     deinit {
