@@ -42,13 +42,24 @@ enum Floors {
         for round in -1..<rounds {
             for (name, mode) in modes {
                 var nanoseconds: UInt64 = 0
-                try check(floor_populate(bytes, Int32(mode.rawValue), &nanoseconds), name)
+                let cpu = try cpuSecondsPerGiB(bytes) { try check(floor_populate(bytes, Int32(mode.rawValue), &nanoseconds), name) }
                 if round >= 0 {
-                    results.append(Throughput.Round(name: name, perSecond: Double(bytes) / (Double(nanoseconds) / 1e9), unit: "B/s"))
+                    results.append(Throughput.Round(name: name, perSecond: Double(bytes) / (Double(nanoseconds) / 1e9), unit: "B/s",
+                                                    cpuSecondsPerGiB: cpu))
                 }
             }
         }
         return results
+    }
+
+    /// CPU-seconds per GiB of `bytes` that `body` used, all threads of the
+    /// process (only the floor's run while it does). With the throughput, it
+    /// tells how many CPUs a floor keeps busy: what a migration doing the same
+    /// work must find on the same machine.
+    static func cpuSecondsPerGiB(_ bytes: Int, _ body: () throws -> Void) rethrows -> Double {
+        let before = Throughput.processCPUSeconds()
+        try body()
+        return (Throughput.processCPUSeconds() - before) / (Double(bytes) / Double(1 << 30))
     }
 
     /// `bytes` over each transport, in 256 KiB and 1 MiB sends, with the
@@ -60,8 +71,11 @@ enum Floors {
                 for (label, chunk) in [("256 KiB", 256 << 10), ("1 MiB", 1 << 20)] {
                     let name = "link \(transport), \(label) sends"
                     var nanoseconds: UInt64 = 0
-                    try check(floor_link(transport.c, bytes, chunk, FLOOR_BULK_SOCKET_BUFFER, &nanoseconds), name)
-                    results.append(Throughput.Round(name: name, perSecond: Double(bytes) / (Double(nanoseconds) / 1e9), unit: "B/s"))
+                    let cpu = try cpuSecondsPerGiB(bytes) {
+                        try check(floor_link(transport.c, bytes, chunk, FLOOR_BULK_SOCKET_BUFFER, &nanoseconds), name)
+                    }
+                    results.append(Throughput.Round(name: name, perSecond: Double(bytes) / (Double(nanoseconds) / 1e9), unit: "B/s",
+                                                    cpuSecondsPerGiB: cpu))
                 }
                 // The same sender; the receiver keeps `depth` recvs in flight on an io_uring.
                 for depth in [1, 4] {

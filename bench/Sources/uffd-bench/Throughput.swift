@@ -17,6 +17,16 @@ enum Throughput {
         var unit: String
         /// Encoded size, for the codec.
         var encodedBytes: Int?
+        /// CPU-seconds the process used per GiB (floors: all of it is the floor's threads).
+        var cpuSecondsPerGiB: Double?
+    }
+
+    /// The process's CPU time (user + system, all threads) in seconds:
+    /// `clock_gettime(CLOCK_PROCESS_CPUTIME_ID)`.
+    static func processCPUSeconds() -> Double {
+        var now = timespec()
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &now)
+        return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
     }
 
     /// Seconds `body` takes on the monotonic clock.
@@ -95,6 +105,8 @@ enum Throughput {
             if unit == "B/s" {
                 line += pad(fmt(figure / Double(1 << 30)) + " GiB/s", 14)
                 if let floor { line += fmt(figure / floor) + "x the floor" }
+                let cpu = rounds.filter { $0.name == name }.compactMap(\.cpuSecondsPerGiB)
+                if !cpu.isEmpty { line += fmt(median(cpu)) + " CPU-s/GiB" }
             } else {
                 line += pad(fmt(figure / 1e9) + " Gpages/s", 16)
                 if let size = rounds.first(where: { $0.name == name })?.encodedBytes { line += "\(size) bytes encoded" }
