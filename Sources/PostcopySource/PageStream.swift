@@ -17,6 +17,8 @@ final class PageStream: Sendable {
     private let discarded: AtomicPageBitmap
     /// Where to continue after a request (page index), or -1.
     private let hint = Atomic<Int>(-1)
+    /// The last frames streamed, to tell a page still far back in flight.
+    private let recent = RecentFrames(capacity: 512)
     private let stopped = Atomic<Bool>(false)
     /// Skipped runs to announce as ZERO frames: when no bitmap is sent, this
     /// is how the destination learns them without asking.
@@ -57,16 +59,27 @@ final class PageStream: Sendable {
     /// Pages the destination discarded, to carry into the next connection's stream.
     var discardedPages: PageBitmap { discarded.snapshot() }
 
-    /// Records that `page` was sent; true if it had not been sent before.
-    @discardableResult
-    func markSent(_ page: Int, byRequest: Bool) -> Bool {
+    /// Claims `page` for a reply: true if no lane has sent it yet (the
+    /// caller sends it). False means it is already on its way: the stream
+    /// sent it on this connection, which is reliable and in order.
+    func claimForReply(_ page: Int) -> Bool {
         let first = !sent.testAndSet(page)
-        if first {
-            counters.pagesSent.add(1, ordering: .relaxed)
-        } else if byRequest {
-            counters.duplicatePages.add(1, ordering: .relaxed)
-        }
+        if first { counters.pagesSent.add(1, ordering: .relaxed) }
         return first
+    }
+
+    /// Whether `page` was streamed within the last `window` stream bytes:
+    /// still far back in flight.
+    func streamedWithin(_ window: Int, _ page: Int) -> Bool { recent.sentWithin(window, page) }
+
+    /// Records that the stream sends `page`; a page a reply sent meanwhile
+    /// goes out twice (the batch was chosen before), counted as a duplicate.
+    private func markStreamed(_ page: Int) {
+        if sent.testAndSet(page) {
+            counters.duplicatePages.add(1, ordering: .relaxed)
+        } else {
+            counters.pagesSent.add(1, ordering: .relaxed)
+        }
     }
 
     /// Makes the stream continue at the page after `page`.
@@ -114,7 +127,9 @@ final class PageStream: Sendable {
                 continue
             }
             pending.remove(contentsOf: first..<end)
-            for page in first..<end { markSent(page, byRequest: false) }
+            for page in first..<end { markStreamed(page) }
+            // Recorded before the send, so a request racing it sees the frame.
+            recent.record(first..<end, bytes: (end - first) * SystemPage.size)
             try bulk.sendPages(offset: first * SystemPage.size, count: end - first, isReply: false,
                                data: region.pages(first, count: end - first))
             counters.pagesStreamed.add(end - first, ordering: .relaxed)

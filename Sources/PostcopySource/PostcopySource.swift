@@ -168,6 +168,11 @@ public final class PostcopySource: Sendable {
         }
     }
 
+    /// Stream bytes after a requested page below which it is sent again as a
+    /// reply: about what an urgent round trip is worth at this machine's
+    /// placement rate (see `RecentFrames`).
+    static let resendWindow = 256 << 10
+
     /// The features this source offers in HELLO.
     private static let features: Features = [.skipBitmap, .zeroReplies]
 
@@ -309,7 +314,7 @@ public final class PostcopySource: Sendable {
 
     /// Replies to a request: a page the destination need not fetch gets a
     /// ZERO reply (the destination may not have the bitmap yet); any other
-    /// page is sent on the urgent lane at once.
+    /// page not sent yet is sent on the urgent lane at once.
     private func answer(_ offsets: [Int], on urgent: FramedSocket, stream: PageStream) throws {
         let pageSize = SystemPage.size
         counters.requestsReceived.add(1, ordering: .relaxed)
@@ -318,10 +323,20 @@ public final class PostcopySource: Sendable {
             if plan.skip.contains(page) {
                 try urgent.send(.zero(offset: offset, count: 1))
                 counters.zeroReplies.add(1, ordering: .relaxed)
-            } else {
-                stream.markSent(page, byRequest: true)
+            } else if stream.claimForReply(page) {
                 try urgent.sendPages(offset: offset, count: 1, isReply: true, data: region.pages(page, count: 1))
                 counters.pagesRequested.add(1, ordering: .relaxed)
+            } else if stream.streamedWithin(Self.resendWindow, page) {
+                // Streamed so recently that the faulting thread would wait
+                // for the whole queue ahead of it: a copy on the urgent lane
+                // is faster (and counted as a duplicate).
+                try urgent.sendPages(offset: offset, count: 1, isReply: true, data: region.pages(page, count: 1))
+                counters.pagesRequested.add(1, ordering: .relaxed)
+                counters.duplicatePages.add(1, ordering: .relaxed)
+            } else {
+                // Streamed before the request crossed it, and far enough
+                // ahead in flight to arrive on the bulk lane first: no copy.
+                counters.requestsForPagesSent.add(1, ordering: .relaxed)
             }
         }
         // Locality: the background stream continues just after what was asked for.

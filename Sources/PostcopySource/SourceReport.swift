@@ -8,6 +8,7 @@ final class SourceCounters: Sendable {
     let pagesStreamed = Atomic<Int>(0)
     let pagesRequested = Atomic<Int>(0)
     let duplicatePages = Atomic<Int>(0)
+    let requestsForPagesSent = Atomic<Int>(0)
     let zeroReplies = Atomic<Int>(0)
     let requestsReceived = Atomic<Int>(0)
     let bitmapBytes = Atomic<Int>(0)
@@ -30,8 +31,14 @@ public struct SourceReport: Sendable, Codable, Equatable {
     /// Distinct pages sent (each at most once, except `duplicatePages`).
     public var pagesSent: Int
     public var pagesStreamed: Int
+    /// Pages sent as replies to requests.
     public var pagesRequested: Int
-    /// Pages the destination requested after the stream had sent them.
+    /// Requests for pages the stream had already sent, left to the stream
+    /// (no second copy travels).
+    public var requestsForPagesSent: Int
+    /// Pages sent twice: requested just after the stream sent them (far back
+    /// in flight), or sent as a reply while the stream's batch holding the
+    /// same page was going out.
     public var duplicatePages: Int
     /// Requests answered with a ZERO reply (skipped pages asked for before
     /// the destination had the bitmap).
@@ -66,6 +73,7 @@ public struct SourceReport: Sendable, Codable, Equatable {
         pagesStreamed = counters.pagesStreamed.load(ordering: .relaxed)
         pagesRequested = counters.pagesRequested.load(ordering: .relaxed)
         duplicatePages = counters.duplicatePages.load(ordering: .relaxed)
+        requestsForPagesSent = counters.requestsForPagesSent.load(ordering: .relaxed)
         zeroReplies = counters.zeroReplies.load(ordering: .relaxed)
         requestFrames = counters.requestsReceived.load(ordering: .relaxed)
         pagesDiscarded = counters.pagesDiscarded.load(ordering: .relaxed)

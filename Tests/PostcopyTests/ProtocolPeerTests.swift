@@ -93,8 +93,11 @@ struct ProtocolPeerTests {
     @Test("the source answers a request for a skipped page with ZERO and for a data page with its bytes")
     func sourceAnswersRequests() throws {
         let region = try TestRegion(pages: 64, free: [10..<20])
-        let source = try ServingSource(region)
-        let (urgent, bulk, geometry) = try Peer.joinSource(source.endpoint)
+        // No stream: every data page travels as a reply, so which lane carries page 30 is certain.
+        var configuration = PostcopySource.Configuration()
+        configuration.backgroundStream = false
+        let source = try ServingSource(region, configuration: configuration)
+        let (urgent, _, geometry) = try Peer.joinSource(source.endpoint)
         let pageSize = geometry.pageSize
         try urgent.send(.request(offsets: [12 * pageSize, 30 * pageSize]))
         var zeroReply = false, dataReply = false
@@ -111,18 +114,55 @@ struct ProtocolPeerTests {
             case let other: Issue.record("unexpected \(other)")
             }
         }
-        // Drain the stream, then complete.
-        var streamed = Set<Int>([30])
-        while streamed.count < 54 {
-            guard case .pages(let offset, let count, _) = try bulk.receive() else { continue }
-            for page in (offset / pageSize)..<(offset / pageSize + count) { streamed.insert(page) }
+        // Ask for the rest, then complete.
+        let rest = Array(0..<10) + Array(20..<30) + Array(31..<64)
+        try urgent.send(.request(offsets: rest.map { $0 * pageSize }))
+        var replied = Set<Int>()
+        while replied.count < rest.count {
+            guard case .pages(let offset, let count, true) = try urgent.receive() else { continue }
+            #expect(memcmp(urgent.pageData.baseAddress!, region.mapping.page(offset / pageSize), count * pageSize) == 0)
+            replied.formUnion((offset / pageSize)..<(offset / pageSize + count))
         }
-        #expect(streamed.isDisjoint(with: 10..<20))
+        #expect(replied == Set(rest))
         try urgent.send(.complete(pagesHeld: 64))
         guard case .done = try urgent.receive() else { Issue.record("expected DONE"); return }
         let report = try source.finish()
         #expect(report.zeroReplies == 1)
-        #expect(report.pagesRequested == 1)
+        #expect(report.pagesRequested == 54)
+        #expect(report.pagesStreamed == 0)
+    }
+
+    @Test("a request for a streamed page gets a second copy only if less than 256 KiB was streamed after it",
+          arguments: [(page: 40, copied: false), (page: 250, copied: true)])
+    func secondCopyOnlyForRecentPages(page: Int, copied: Bool) throws {
+        // 246 data pages stream in order, in frames 0..<10, 20..<84, 84..<148,
+        // 148..<212, 212..<256: 688 KiB follow page 40, nothing follows page 250.
+        let region = try TestRegion(pages: 256, free: [10..<20])
+        let source = try ServingSource(region)
+        let (urgent, bulk, geometry) = try Peer.joinSource(source.endpoint)
+        let pageSize = geometry.pageSize
+        var streamed = Set<Int>()
+        while streamed.count < 246 {
+            guard case .pages(let offset, let count, false) = try bulk.receive() else { continue }
+            streamed.formUnion((offset / pageSize)..<(offset / pageSize + count))
+        }
+        // A skipped page behind it in the same REQUEST gets a ZERO reply, and
+        // replies keep the request's order: a copy would arrive before it.
+        try urgent.send(.request(offsets: [page * pageSize, 15 * pageSize]))
+        var frame = try urgent.receive()
+        if case .bitmap = frame { frame = try urgent.receive() }
+        if copied {
+            #expect(frame == .pages(offset: page * pageSize, count: 1, isReply: true))
+            #expect(memcmp(urgent.pageData.baseAddress!, region.mapping.page(page), pageSize) == 0)
+            frame = try urgent.receive()
+        }
+        #expect(frame == .zero(offset: 15 * pageSize, count: 1))
+        try urgent.send(.complete(pagesHeld: 256))
+        guard case .done = try urgent.receive() else { Issue.record("expected DONE"); return }
+        let report = try source.finish()
+        #expect(report.requestsForPagesSent == (copied ? 0 : 1))
+        #expect(report.duplicatePages == (copied ? 1 : 0))
+        #expect(report.pagesStreamed == 246)
     }
 
     @Test("the source does not exit before COMPLETE, even with nothing left to send")

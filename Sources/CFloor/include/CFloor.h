@@ -43,7 +43,7 @@ enum floor_transport { FLOOR_UNIX = 0, FLOOR_TCP = 1 };
 /// Pages per chunk of the background stream (64 x 4 KiB = 256 KiB).
 #define FLOOR_STREAM_CHUNK_PAGES 64
 /// SO_SNDBUF / SO_RCVBUF of bulk sockets, as the product's bulk lane asks.
-#define FLOOR_BULK_SOCKET_BUFFER (4 << 20)
+#define FLOOR_BULK_SOCKET_BUFFER (256 << 10)
 
 struct floor_remote_stats {
     /// Faults the handler served (the stop page not counted).
@@ -69,7 +69,7 @@ struct floor_remote_stats {
 /// once: in order if `order` is NULL, else page order[i] at touch i (a
 /// permutation of 0..<pages); ns[i] gets touch i's nanoseconds.
 ///
-/// If `stream` is nonzero, a second socket pair (4 MiB buffers) carries every
+/// If `stream` is nonzero, a second socket pair (256 KiB buffers) carries every
 /// page once more, in order, in FLOOR_STREAM_CHUNK_PAGES-page chunks sent as
 /// fast as the socket takes them; a receiver thread places each chunk with
 /// UFFDIO_COPY, skipping pages already present. Touches of pages the stream

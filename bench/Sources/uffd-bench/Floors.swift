@@ -63,7 +63,7 @@ enum Floors {
     }
 
     /// `bytes` over each transport, in 256 KiB and 1 MiB sends, with the
-    /// bulk lane's 4 MiB socket buffers.
+    /// bulk lane's 256 KiB socket buffers.
     static func link(bytes: Int, rounds: Int) throws -> [Throughput.Round] {
         var results: [Throughput.Round] = []
         for _ in 0..<rounds {

@@ -97,7 +97,7 @@ if wants("floors") {
     report.populateFloors = try Floors.populate(bytes: options.floorBytes, rounds: options.rounds)
     Throughput.printTable("populate floor: fresh private anonymous \(mib) MiB, 4 KiB pages", report.populateFloors)
     report.linkFloors = try Floors.link(bytes: options.floorBytes, rounds: options.rounds)
-    Throughput.printTable("link floor: \(mib) MiB through a socket pair, 4 MiB socket buffers", report.linkFloors)
+    Throughput.printTable("link floor: \(mib) MiB through a socket pair, 256 KiB socket buffers (the bulk lane's)", report.linkFloors)
 }
 
 let encoder = JSONEncoder()
