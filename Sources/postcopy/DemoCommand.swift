@@ -18,6 +18,14 @@ struct ByteCount: ExpressibleByArgument {
             return nil
         }
     }
+
+    /// How `--help` shows a default: "1G", not the struct.
+    var defaultValueDescription: String {
+        for (unit, size) in [("G", 1 << 30), ("M", 1 << 20), ("K", 1 << 10)] where bytes >= size && bytes % size == 0 {
+            return "\(bytes / size)\(unit)"
+        }
+        return "\(bytes)"
+    }
 }
 
 struct DemoCommand: ParsableCommand {
