@@ -35,13 +35,18 @@ struct DemoSourceCommand: ParsableCommand {
         // Only after the pagemap scan: reading an untouched page maps the zero
         // page, and the scan would then count it as populated.
         // Free pages travel as zeros: that is what the destination must hold.
-        let digests = RegionDigest.pages(mapping.base, pageCount: pages, asZero: { noSkip ? false : layout.pageClass($0) == .free })
-        try RegionDigest.write(digests, to: "\(work)/source.digest")
+        do {
+            // Scoped: freed before serving, so the resident memory measured
+            // afterwards holds only the region and the source's own state.
+            let digests = RegionDigest.pages(mapping.base, pageCount: pages, asZero: { noSkip ? false : layout.pageClass($0) == .free })
+            try RegionDigest.write(digests, to: "\(work)/source.digest")
+        }
         let listener = try Listener(endpoint: Endpoint(parsing: listen))
         try writeFile("\(work)/endpoint", Array("\(listener.endpoint)\n".utf8))
         do {
             let report = try source.serve(on: listener)
-            try writeFile("\(work)/source.json", Array(try jsonString(report).utf8))
+            let outcome = DemoSourceOutcome(report: report, residentAnonymousBytes: try residentAnonymousBytes())
+            try writeFile("\(work)/source.json", Array(try jsonString(outcome).utf8))
         } catch {
             logger.error("source: \(error)")
             throw ExitStatus.migrationFailed
@@ -59,6 +64,14 @@ struct WorkloadReport: Codable {
 struct DemoDestinationOutcome: Codable {
     var report: DestinationReport
     var workload: WorkloadReport
+    /// `RssAnon` once complete, before the demo's own verification allocates.
+    var residentAnonymousBytes: Int
+}
+
+struct DemoSourceOutcome: Codable {
+    var report: SourceReport
+    /// `RssAnon` once served.
+    var residentAnonymousBytes: Int
 }
 
 /// The demo's destination process: receives the region while threads read
@@ -80,10 +93,11 @@ struct DemoDestCommand: ParsableCommand {
             let workload = Workload(region: destination.region, threads: threads)
             let report = try DestCommand.waitShowingProgress(destination)
             let done = workload.stop()
+            let resident = try residentAnonymousBytes()
             let region = destination.region
             let digests = RegionDigest.pages(UnsafeRawPointer(bitPattern: region.start)!, pageCount: region.length / SystemPage.size)
             try RegionDigest.write(digests, to: "\(work)/dest.digest")
-            try writeFile("\(work)/dest.json", Array(try jsonString(DemoDestinationOutcome(report: report, workload: done)).utf8))
+            try writeFile("\(work)/dest.json", Array(try jsonString(DemoDestinationOutcome(report: report, workload: done, residentAnonymousBytes: resident)).utf8))
         } catch {
             logger.error("destination: \(error)")
             throw ExitStatus.migrationFailed

@@ -112,13 +112,18 @@ struct DemoCommand: ParsableCommand {
         }
 
         let decoder = JSONDecoder()
-        let sourceReport = try decoder.decode(SourceReport.self, from: Data(readFile("\(work)/source.json")))
+        let sourceOutcome = try decoder.decode(DemoSourceOutcome.self, from: Data(readFile("\(work)/source.json")))
+        let sourceReport = sourceOutcome.report
         let destinationReport = try decoder.decode(DemoDestinationOutcome.self, from: Data(readFile("\(work)/dest.json")))
         let expected = try RegionDigest.read("\(work)/source.digest")
         let actual = try RegionDigest.read("\(work)/dest.digest")
         let differing = zip(expected, actual).filter { $0 != $1 }.count + abs(expected.count - actual.count)
         let summary = DemoSummary(transport: transport, regionBytes: pages * SystemPage.size, source: sourceReport,
                                   destination: destinationReport.report, workload: destinationReport.workload,
+                                  sourceResidentBeyondRegion: sourceOutcome.residentAnonymousBytes
+                                      - (sourceReport.pageCount - sourceReport.neverPopulatedPages) * sourceReport.pageSize,
+                                  destinationResidentBeyondRegion: destinationReport.residentAnonymousBytes
+                                      - sourceReport.dataPages * sourceReport.pageSize,
                                   pagesVerified: min(expected.count, actual.count) - (differing - abs(expected.count - actual.count)),
                                   pagesDiffering: differing)
         print(json ? try jsonString(summary) : summary.text)
@@ -144,6 +149,12 @@ struct DemoSummary: Codable {
     var source: SourceReport
     var destination: DestinationReport
     var workload: WorkloadReport
+    /// Resident anonymous memory beyond the region's own pages, once done:
+    /// the source's (its region is all populated pages) and the
+    /// destination's (its region holds the data pages; zero-mapped pages
+    /// are the shared zero page). Runtime, buffers and bookkeeping.
+    var sourceResidentBeyondRegion: Int
+    var destinationResidentBeyondRegion: Int
     var pagesVerified: Int
     var pagesDiffering: Int
 
@@ -182,6 +193,10 @@ struct DemoSummary: Codable {
                                                       destination.remoteLatencyMicroseconds.p99),
              "\(destination.faultsRemote) faults"],
             ["workload accesses during migration", "\(workload.accesses)", "\(workload.threads) threads"],
+            ["resident beyond the region, source", String(format: "%.1f MiB", Double(sourceResidentBeyondRegion) / Double(1 << 20)),
+             String(format: "%.3f%% of the region", Double(sourceResidentBeyondRegion) * 100 / Double(max(regionBytes, 1)))],
+            ["resident beyond the region, destination", String(format: "%.1f MiB", Double(destinationResidentBeyondRegion) / Double(1 << 20)),
+             String(format: "%.3f%% of the region", Double(destinationResidentBeyondRegion) * 100 / Double(max(regionBytes, 1)))],
             ["pages verified against the source", "\(pagesVerified) of \(pages)", pagesDiffering == 0 ? "all equal" : "\(pagesDiffering) DIFFER"],
         ]
         return "postcopy demo\n" + table(lines)
