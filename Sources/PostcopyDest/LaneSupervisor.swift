@@ -20,6 +20,7 @@ struct LaneSupervisor: Sendable {
     let hello: Hello
     let recoveryDeadline: Duration?
     let handshakeTimeout: Duration
+    let bulkBufferSize: Int
 
     /// Receives until DONE (or until every page is held and the source has
     /// gone), reconnecting after each lost lane while the deadline allows.
@@ -142,7 +143,7 @@ struct LaneSupervisor: Sendable {
             throw DestinationError.differentSource(endpoint: "\(endpoint)")
         }
         urgent.geometry = hello.geometry
-        let bulk = try FramedSocket.connect(to: endpoint, lane: .bulk, timeout: timeout)
+        let bulk = try FramedSocket.connect(to: endpoint, lane: .bulk, timeout: timeout, bulkBufferSize: bulkBufferSize)
         bulk.geometry = hello.geometry
         try bulk.send(.join(Join(lane: .bulk, session: hello.session)))
         try urgent.setReceiveTimeout(nil)

@@ -52,6 +52,11 @@ public final class PostcopyDestination: Sendable {
         /// Threads placing streamed pages while the bulk lane receives more;
         /// 0 places them on the receiving thread, in series with receiving.
         public var placingThreads = 2
+        /// Kernel buffers (`SO_SNDBUF`, `SO_RCVBUF`) of the bulk lane. What
+        /// they hold is in flight, and a thread faulting on such a page waits
+        /// for it: small on a fast local link, about the bandwidth-delay
+        /// product on a long one (see `FramedSocket.bulkBufferSize`).
+        public var bulkBufferSize = FramedSocket.bulkBufferSize
         public init() {}
     }
 
@@ -102,7 +107,8 @@ public final class PostcopyDestination: Sendable {
             // The bulk lane connects while the source answers JOIN (its JOIN
             // must wait for HELLO's session). The source accepts the urgent
             // connection first: it completed first.
-            let bulk = try FramedSocket.connect(to: endpoint, lane: .bulk, timeout: configuration.connectTimeout)
+            let bulk = try FramedSocket.connect(to: endpoint, lane: .bulk, timeout: configuration.connectTimeout,
+                                                bulkBufferSize: configuration.bulkBufferSize)
             let frame = try urgent.receive()
             guard case .hello(let hello) = frame else {
                 throw DestinationError.unexpectedFrame(state: "instead of HELLO", frame: "\(frame)")
@@ -220,7 +226,8 @@ public final class PostcopyDestination: Sendable {
         supervisor = LaneSupervisor(link: link, receiver: receiver, ledger: ledger, control: control,
                                     statistics: statistics, endpoint: endpoint, hello: hello,
                                     recoveryDeadline: configuration.recoveryDeadline,
-                                    handshakeTimeout: configuration.handshakeTimeout)
+                                    handshakeTimeout: configuration.handshakeTimeout,
+                                    bulkBufferSize: configuration.bulkBufferSize)
     }
 
     /// Tells the source the destination is running, then gives the fault

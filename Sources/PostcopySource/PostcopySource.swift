@@ -42,6 +42,11 @@ public final class PostcopySource: Sendable {
         /// How long a reconnecting destination may take over each step of
         /// the handshake before its connection is dropped.
         public var handshakeTimeout: Duration = .seconds(10)
+        /// Kernel buffers (`SO_SNDBUF`, `SO_RCVBUF`) of the bulk lane. What
+        /// they hold is in flight, and a thread faulting on such a page waits
+        /// for it: small on a fast local link, about the bandwidth-delay
+        /// product on a long one (see `FramedSocket.bulkBufferSize`).
+        public var bulkBufferSize = FramedSocket.bulkBufferSize
         public init() {}
     }
 
@@ -289,7 +294,7 @@ public final class PostcopySource: Sendable {
                     continue
                 }
                 socket.geometry = geometry
-                try socket.configure(for: join.lane)
+                try socket.configure(for: join.lane, bulkBufferSize: configuration.bulkBufferSize)
                 switch join.lane {
                 case .urgent:
                     try socket.send(.hello(Hello(geometry: geometry, features: Self.features, session: session)))
@@ -353,7 +358,7 @@ public final class PostcopySource: Sendable {
         }
         guard join.lane == lane else { throw SourceError.unexpectedLane(expected: "\(lane)", got: "\(join.lane)") }
         guard join.session == session else { throw SourceError.sessionMismatch(expected: session, got: join.session) }
-        try socket.configure(for: lane)
+        try socket.configure(for: lane, bulkBufferSize: configuration.bulkBufferSize)
         return socket
     }
 

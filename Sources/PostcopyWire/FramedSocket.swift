@@ -232,21 +232,22 @@ public final class FramedSocket: @unchecked Sendable {
     /// Tunes the socket for `lane`: `setNoDelay` for urgent,
     /// `setBufferSizes(bulkBufferSize)` for bulk. `connect` does this itself;
     /// an accepting side calls it once JOIN has said which lane it is.
-    public func configure(for lane: Lane) throws(WireError) {
+    public func configure(for lane: Lane, bulkBufferSize: Int = FramedSocket.bulkBufferSize) throws(WireError) {
         switch lane {
         case .urgent: try setNoDelay()
-        case .bulk: try setBufferSizes(Self.bulkBufferSize)
+        case .bulk: try setBufferSizes(bulkBufferSize)
         }
     }
 
-    /// The kernel buffer size asked for on bulk-lane sockets: 256 KiB.
+    /// The kernel buffer size asked for on bulk-lane sockets by default:
+    /// 256 KiB. Sources and destinations can be configured otherwise.
     ///
     /// Small on purpose. Whatever the two buffers hold is in flight, and a
     /// thread faulting on a page in flight waits for the stream to bring it
     /// (the source sends no second copy). Measured on loopback (2 GiB, 50%
     /// free, 4 workload threads): 4 MiB buffers gave a remote-fault p99 of
     /// 5-24 ms, 256 KiB 0.4-0.6 ms, at the same throughput; the link floor is
-    /// the same from 256 KiB to 4 MiB. A long fat network would want more
-    /// (its bandwidth-delay product).
+    /// the same from 256 KiB to 4 MiB. A long fat network wants about its
+    /// bandwidth-delay product.
     public static let bulkBufferSize = 256 << 10
 }

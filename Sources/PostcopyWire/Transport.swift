@@ -191,10 +191,13 @@ extension FramedSocket {
     ///
     /// Sends nothing: the caller sends JOIN.
     ///
+    /// - Parameter bulkBufferSize: The kernel buffers of a bulk lane
+    ///   (`configure(for:bulkBufferSize:)`).
     /// - Throws: `.system` with the last attempt's errno (`ETIMEDOUT` if the
     ///   deadline cut an attempt short), `.unresolvable`, `.invalidEndpoint`.
     public static func connect(
-        to endpoint: Endpoint, lane: Lane, timeout: Duration, limits: FrameLimits = FrameLimits()
+        to endpoint: Endpoint, lane: Lane, timeout: Duration, limits: FrameLimits = FrameLimits(),
+        bulkBufferSize: Int = FramedSocket.bulkBufferSize
     ) throws(WireError) -> FramedSocket {
         let deadline = ContinuousClock.now + timeout
         let addresses = try endpoint.addresses(passive: false)
@@ -203,7 +206,8 @@ extension FramedSocket {
             var lastError: WireError?
             var retryable = false
             for address in addresses {
-                switch try attempt(address, endpoint: endpoint, lane: lane, deadline: deadline, limits: limits) {
+                switch try attempt(address, endpoint: endpoint, lane: lane, deadline: deadline, limits: limits,
+                                   bulkBufferSize: bulkBufferSize) {
                 case .connected(let socket):
                     return socket
                 case .failed(let errno, let canRetry):
@@ -225,11 +229,11 @@ extension FramedSocket {
     /// One non-blocking connect to `address`, waited for until `deadline`.
     private static func attempt(
         _ address: SocketAddress, endpoint: Endpoint, lane: Lane, deadline: ContinuousClock.Instant,
-        limits: FrameLimits
+        limits: FrameLimits, bulkBufferSize: Int
     ) throws(WireError) -> Attempt {
         let socket = try SocketCalls.open(family: address.family, nonBlocking: true, context: endpoint.description)
         let framed = FramedSocket(adopting: socket, isTCP: address.family != AF_UNIX, limits: limits)
-        if lane == .bulk { try framed.setBufferSizes(bulkBufferSize) }
+        if lane == .bulk { try framed.setBufferSizes(bulkBufferSize) }  // before connect: TCP scales its window to it
 
         var failure: Errno?
         switch SocketCalls.connect(socket, to: address) {
@@ -253,7 +257,7 @@ extension FramedSocket {
             return .failed(failure, retryable: retryable)
         }
         try SocketCalls.setBlocking(socket)
-        try framed.configure(for: lane)
+        try framed.configure(for: lane, bulkBufferSize: bulkBufferSize)
         return .connected(framed)
     }
 }

@@ -7,6 +7,7 @@ import UFFDCore
 /// Sizes like 1G, 256M, 4096.
 struct ByteCount: ExpressibleByArgument {
     var bytes: Int
+    init(bytes: Int) { self.bytes = bytes }
     init?(argument: String) {
         let units: [Character: Int] = ["K": 1 << 10, "M": 1 << 20, "G": 1 << 30]
         let text = argument.uppercased().replacingOccurrences(of: "IB", with: "").replacingOccurrences(of: "B", with: "")

@@ -39,6 +39,8 @@ struct DestCommand: ParsableCommand {
         discussion: "Threads touching missing pages wait meanwhile. When the deadline passes, the pages that never arrived are poisoned (a thread touching one gets SIGBUS) and the command exits 1."))
     var recoveryDeadline = 60
 
+    @OptionGroup var bulkLane: BulkLaneOptions
+
     @Flag(name: .long, help: "Print the report as JSON on stdout.")
     var json = false
 
@@ -58,6 +60,7 @@ struct DestCommand: ParsableCommand {
             configuration.connectTimeout = .seconds(timeout)
             configuration.eagerZeroMap = !noEagerZero
             configuration.placingThreads = placingThreads
+            configuration.bulkBufferSize = bulkLane.bulkBuffer.bytes
             configuration.recoveryDeadline = recoveryDeadline > 0 ? .seconds(recoveryDeadline) : nil
             let destination = try PostcopyDestination.connect(to: Endpoint(parsing: connect), configuration: configuration)
             logger.info("running on \(destination.region.length) bytes at \(destination.region)")

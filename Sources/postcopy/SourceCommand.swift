@@ -44,6 +44,8 @@ struct SourceCommand: ParsableCommand {
         discussion: "While it waits, the destination's faulting threads stay blocked and nothing is lost; on reconnection it says which pages it holds and only the rest is sent."))
     var recoveryDeadline = 60
 
+    @OptionGroup var bulkLane: BulkLaneOptions
+
     @Flag(name: .long, help: "Print the report as JSON on stdout.")
     var json = false
 
@@ -58,6 +60,7 @@ struct SourceCommand: ParsableCommand {
         configuration.streamBatchPages = batchPages
         configuration.acceptTimeout = .seconds(acceptTimeout)
         configuration.recoveryDeadline = recoveryDeadline > 0 ? .seconds(recoveryDeadline) : nil
+        configuration.bulkBufferSize = bulkLane.bulkBuffer.bytes
         let free = try freeRanges.map { try FreeRanges.parse(String(decoding: readFile($0), as: UTF8.self)) } ?? []
         do {
             let region = try SourceRegion(imageAt: FilePath(image))

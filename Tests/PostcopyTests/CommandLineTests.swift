@@ -34,12 +34,13 @@ struct CommandLineTests {
 
         let source = Process()
         source.executableURL = URL(fileURLWithPath: postcopyExecutable())
-        source.arguments = ["source", "--listen", socket, "--image", imagePath, "--free-ranges", freePath, "--json"]
+        source.arguments = ["source", "--listen", socket, "--image", imagePath, "--free-ranges", freePath,
+                            "--bulk-buffer", "1M", "--json"]
         let sourceOutput = Pipe()
         source.standardOutput = sourceOutput
         try source.run()
         let saved = "\(directory)/saved.img"
-        let dest = try runPostcopy(["dest", "--connect", socket, "--save", saved, "--json"])
+        let dest = try runPostcopy(["dest", "--connect", socket, "--save", saved, "--bulk-buffer", "1M", "--json"])
         source.waitUntilExit()
         #expect(dest.status == 0, "\(dest.output)")
         #expect(source.terminationStatus == 0)
@@ -75,6 +76,13 @@ struct CommandLineTests {
         #expect(rows.filter { $0.contains(" no ") && $0.contains("256/256") }.count == 4, "\(text)")
         let rounds = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: json))) as? [[String: Any]]
         #expect(rounds?.count == 12)  // 6 workloads x (floor, library)
+    }
+
+    @Test("a bulk buffer below 4K is refused before anything runs (usage error, exit status 64)",
+          arguments: [["dest", "--connect", "unix:/nonexistent/postcopy.sock"], ["source", "--listen", "127.0.0.1:0", "--image", "/dev/null"]])
+    func bulkBufferValidated(command: [String]) throws {
+        let run = try runPostcopy(command + ["--bulk-buffer", "1K"])
+        #expect(run.status == 64)
     }
 
     @Test("a destination with no source to reach fails with exit status 1 and says why")

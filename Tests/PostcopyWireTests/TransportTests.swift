@@ -86,6 +86,24 @@ struct TransportTests {
         #expect(socketOption(bulk, level: SOL_SOCKET, SO_RCVBUF) >= Int32(FramedSocket.bulkBufferSize))
     }
 
+    @Test("the bulk lane's kernel buffers follow bulkBufferSize on both ends, up to net.core.rmem_max")
+    func bulkBufferSize() throws {
+        let listener = try Listener(endpoint: .tcp(host: "127.0.0.1", port: 0))
+        let rmemMax = Int32(try String(contentsOfFile: "/proc/sys/net/core/rmem_max", encoding: .utf8)
+            .trimmingCharacters(in: .whitespacesAndNewlines))!
+        let asked = 2 << 20
+        let large = try FramedSocket.connect(to: listener.endpoint, lane: .bulk, timeout: .seconds(10), bulkBufferSize: asked)
+        let accepted = try listener.accept()
+        try accepted.configure(for: .bulk, bulkBufferSize: asked)
+        let standard = try FramedSocket.connect(to: listener.endpoint, lane: .bulk, timeout: .seconds(10))
+        _ = try listener.accept()
+        // Linux doubles what it grants (for its bookkeeping), and grants at most rmem_max.
+        let expected = 2 * min(Int32(asked), rmemMax)
+        #expect(socketOption(large, level: SOL_SOCKET, SO_RCVBUF) == expected)
+        #expect(socketOption(accepted, level: SOL_SOCKET, SO_RCVBUF) == expected)
+        #expect(socketOption(standard, level: SOL_SOCKET, SO_RCVBUF) == 2 * min(Int32(FramedSocket.bulkBufferSize), rmemMax))
+    }
+
     @Test("IPv6 loopback", .enabled(if: ipv6LoopbackAvailable()))
     func ipv6Loopback() throws {
         let listener = try Listener(endpoint: try Endpoint(parsing: "[::1]:0"))
