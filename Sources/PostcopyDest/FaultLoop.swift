@@ -1,4 +1,5 @@
 import PostcopyWire
+import SystemCalls
 import UFFDCore
 
 /// The destination's fault handler: reads faults in batches and resolves each

@@ -12,6 +12,8 @@ struct LaneReceiver: Sendable {
     /// them on the receiving thread. (The urgent lane always places its own:
     /// a reply must not queue behind streamed pages.)
     let placingThreads: Int
+    /// How long the urgent lane polls for the next reply before sleeping.
+    let urgentPollTime: Duration
 
     /// How a lane's receiving ended.
     enum End {
@@ -26,6 +28,7 @@ struct LaneReceiver: Sendable {
     /// after completion (either lane). Returns or throws only once every
     /// page it received is placed.
     func run(urgentLane: Bool, socket: FramedSocket) throws -> End {
+        if urgentLane { socket.pollBeforeSleeping(for: urgentPollTime) }
         guard !urgentLane && placingThreads > 0 else {
             return try receive(urgentLane: urgentLane, socket: socket, placing: nil)
         }

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import SystemCalls
 import UFFDCore
 
 /// Places runs of pages in the destination region and records them held.
@@ -152,12 +153,4 @@ struct PagePlacer: Sendable {
             for latency in answered { _ = histogram.record(latency) }
         }
     }
-}
-
-/// CLOCK_MONOTONIC in nanoseconds (vDSO; no syscall).
-@inline(__always)
-func monotonicNanoseconds() -> UInt64 {
-    var now = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &now)
-    return UInt64(now.tv_sec) &* 1_000_000_000 &+ UInt64(now.tv_nsec)
 }

@@ -1,3 +1,4 @@
+import SystemCalls
 import SystemPackage
 
 /// Buffered reading of frames from a stream socket.
@@ -31,6 +32,8 @@ struct FrameReader: ~Copyable {
     private var frameLength = Wire.headerLength
     /// Bytes taken off the socket so far, for statistics.
     private(set) var bytesReceived = 0
+    /// How long `fill` polls (non-blocking `recv`) before it sleeps in `recv`.
+    var pollNanoseconds: UInt64 = 0
 
     init(socket: FileDescriptor) {
         self.socket = socket
@@ -156,13 +159,22 @@ struct FrameReader: ~Copyable {
         readerIndex = 0
     }
 
-    /// One `recv` into the free space behind the unread bytes.
+    /// One `recv` into the free space behind the unread bytes; first, for
+    /// up to `pollNanoseconds`, non-blocking ones, so that bytes arriving
+    /// soon are taken without the sleep and wake-up.
     ///
     /// - Throws: `connectionClosed` or `truncated` at end of stream.
     private mutating func fill() throws(WireError) {
         if writerIndex == buffer.capacity { compact() }
+        let poll = pollNanoseconds
         let received = try buffer.withWritableBytes(writerIndex..<buffer.capacity) { bytes throws(WireError) in
-            try SocketCalls.receive(socket, into: bytes)
+            if poll > 0 {
+                let deadline = monotonicNanoseconds() &+ poll
+                repeat {
+                    if let count = try SocketCalls.receiveIfReady(socket, into: bytes) { return count }
+                } while monotonicNanoseconds() < deadline
+            }
+            return try SocketCalls.receive(socket, into: bytes)
         }
         if received == 0 { throw endOfStream() }
         bytesReceived += received

@@ -54,6 +54,19 @@ enum SocketCalls {
         }.get()
     }
 
+    /// `recv(2)` with `MSG_DONTWAIT`: the bytes received (0 at end of
+    /// stream), or nil when none are there yet (EAGAIN).
+    static func receiveIfReady(
+        _ socket: FileDescriptor, into buffer: UnsafeMutableRawBufferPointer
+    ) throws(WireError) -> Int? {
+        precondition(!buffer.isEmpty, "recv into an empty buffer cannot tell end of stream from no room")
+        switch Syscall.onSocket("recv", { Glibc.recv(socket.rawValue, buffer.baseAddress, buffer.count, Int32(MSG_DONTWAIT)) }) {
+        case .success(let count): return count
+        case .failure(.system(_, let errno)) where errno == .resourceTemporarilyUnavailable: return nil
+        case .failure(let error): throw error
+        }
+    }
+
     /// Writes all of `head` then all of `tail` with `sendmsg(2)` and
     /// `MSG_NOSIGNAL` (a closed peer is `EPIPE`, never `SIGPIPE`), one iovec
     /// per part, looping on partial writes. Neither part is copied.

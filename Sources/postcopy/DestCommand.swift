@@ -39,6 +39,11 @@ struct DestCommand: ParsableCommand {
         discussion: "Threads touching missing pages wait meanwhile. When the deadline passes, the pages that never arrived are poisoned (a thread touching one gets SIGBUS) and the command exits 1."))
     var recoveryDeadline = 60
 
+    @Option(name: .customLong("urgent-poll"), help: ArgumentHelp(
+        "Microseconds the urgent lane polls for the next reply before sleeping (0: never polls).",
+        discussion: "While threads fault, replies follow one another; polling takes each without a wake-up (tens of microseconds on a VM) at the price of a busy CPU while it waits."))
+    var urgentPoll = Int(PostcopyDestination.Configuration().urgentPollTime / .microseconds(1))
+
     @OptionGroup var bulkLane: BulkLaneOptions
 
     @Flag(name: .long, help: "Print the report as JSON on stdout.")
@@ -51,6 +56,9 @@ struct DestCommand: ParsableCommand {
         guard (0...64).contains(placingThreads) else {
             throw ValidationError("--placing-threads must be between 0 and 64, not \(placingThreads).")
         }
+        guard (0...1_000_000).contains(urgentPoll) else {
+            throw ValidationError("--urgent-poll must be between 0 and 1000000 microseconds, not \(urgentPoll).")
+        }
     }
 
     func run() throws {
@@ -60,6 +68,7 @@ struct DestCommand: ParsableCommand {
             configuration.connectTimeout = .seconds(timeout)
             configuration.eagerZeroMap = !noEagerZero
             configuration.placingThreads = placingThreads
+            configuration.urgentPollTime = .microseconds(urgentPoll)
             configuration.bulkBufferSize = bulkLane.bulkBuffer.bytes
             configuration.recoveryDeadline = recoveryDeadline > 0 ? .seconds(recoveryDeadline) : nil
             let destination = try PostcopyDestination.connect(to: Endpoint(parsing: connect), configuration: configuration)

@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import PostcopyWire
 import Testing
 import Watchdog
@@ -92,6 +95,25 @@ struct RoundTripTests {
             #expect(Int(bitPattern: buffer.bytes.baseAddress) % 4096 == 0)
         }
         try sender.join()
+    }
+
+    @Test("A polling receiver gets frames that arrive while it polls and frames that arrive after it went to sleep")
+    func pollingReceive() throws {
+        let (source, destination) = try FramedSocket.pair()
+        destination.pollBeforeSleeping(for: .milliseconds(5))
+        let sender = Worker {
+            try source.send(.ready)                 // at once: taken while polling
+            usleep(50_000)                          // well past the poll: taken by the sleeping recv
+            try source.send(.complete(pagesHeld: 7))
+            usleep(1_000)                           // within the next poll
+            try source.send(.done)
+        }
+        #expect(try destination.receive() == .ready)
+        #expect(try destination.receive() == .complete(pagesHeld: 7))
+        #expect(try destination.receive() == .done)
+        try sender.join()
+        source.shutdown()
+        #expect(throws: WireError.connectionClosed) { try destination.receive() }
     }
 
     @Test("The largest PAGES frame (eight 2 MiB pages, 16 MiB + 16 bytes) passes the default limit")
