@@ -64,10 +64,11 @@ public enum MigrationFaults {
     /// `rounds` rounds of every combination asked for, floor and library
     /// interleaved (which goes first alternates) so that drift in the machine
     /// affects both alike. Every region is `pages` pages; "random" is one
-    /// seeded permutation.
+    /// seeded permutation. `placingThreads` sets the library destination's
+    /// (`PostcopyDestination.Configuration.placingThreads`); nil keeps its default.
     public static func run(pages: Int, rounds: Int, transports: [Transport] = Transport.allCases,
                            orders: [Order] = Order.allCases, streams: [Bool] = [false, true],
-                           classes: [Class] = Class.allCases,
+                           classes: [Class] = Class.allCases, placingThreads: Int? = nil,
                            progress: (String) -> Void = { _ in }) throws -> [Round] {
         var generator = SplitMix64(seed: 42)
         let permutation = (0..<UInt32(pages)).shuffled(using: &generator)
@@ -83,7 +84,8 @@ public enum MigrationFaults {
                                 progress("round \(round + 1)/\(rounds): \(faultClass), \(transport), \(order)"
                                          + "\(stream ? ", stream" : ""), \(implementation.rawValue)")
                                 results.append(try measure(implementation, faultClass, transport: transport, order: order,
-                                                           stream: stream, pages: pages, permutation: permutation))
+                                                           stream: stream, pages: pages, permutation: permutation,
+                                                           placingThreads: placingThreads))
                             }
                         }
                     }
@@ -94,7 +96,7 @@ public enum MigrationFaults {
     }
 
     static func measure(_ implementation: Implementation, _ faultClass: Class, transport: Transport, order: Order,
-                        stream: Bool, pages: Int, permutation: [UInt32]) throws -> Round {
+                        stream: Bool, pages: Int, permutation: [UInt32], placingThreads: Int?) throws -> Round {
         var nanoseconds = [UInt64](repeating: 0, count: pages)
         let start = ContinuousClock.now
         switch (implementation, faultClass) {
@@ -112,7 +114,7 @@ public enum MigrationFaults {
                 .map { UInt64($0) }
         case (.library, _):
             nanoseconds = try library(faultClass, transport: transport, order: order, stream: stream, pages: pages,
-                                      permutation: permutation)
+                                      permutation: permutation, placingThreads: placingThreads)
         }
         let touchSeconds = Double((ContinuousClock.now - start) / .nanoseconds(1)) / 1e9
         let faulting = nanoseconds.filter { $0 >= faultThresholdNanoseconds }.map { Double($0) }.sorted()
@@ -127,7 +129,7 @@ public enum MigrationFaults {
     /// that keeps it open while free pages are touched) inside this process.
     /// Returns each touch's nanoseconds, after checking every touched page.
     static func library(_ faultClass: Class, transport: Transport, order: Order, stream: Bool, pages: Int,
-                        permutation: [UInt32]) throws -> [UInt64] {
+                        permutation: [UInt32], placingThreads: Int?) throws -> [UInt64] {
         let pageSize = SystemPage.size
         let total = pages + 1
         let content = try MemoryMapping(anonymousLength: total * pageSize)
@@ -153,6 +155,7 @@ public enum MigrationFaults {
         }
         var destinationConfiguration = PostcopyDestination.Configuration()
         destinationConfiguration.eagerZeroMap = false  // free pages must fault to be measured
+        if let placingThreads { destinationConfiguration.placingThreads = placingThreads }
         let destination: PostcopyDestination
         do {
             destination = try PostcopyDestination.connect(to: listener.endpoint, configuration: destinationConfiguration)

@@ -39,6 +39,9 @@ struct BenchFaultsCommand: ParsableCommand {
     @Option(help: "Links to measure remote faults over: tcp, unix, or both.")
     var transport = "both"
 
+    @Option(name: .customLong("placing-threads"), help: "The library destination's placing threads (default: the library's default).")
+    var placingThreads: Int?
+
     @Option(help: "Also write every round's figures as JSON to this file.")
     var json: String?
 
@@ -46,13 +49,17 @@ struct BenchFaultsCommand: ParsableCommand {
         guard pages >= 16 else { throw ValidationError("--pages must be at least 16") }
         guard rounds >= 1 else { throw ValidationError("--rounds must be at least 1") }
         guard ["tcp", "unix", "both"].contains(transport) else { throw ValidationError("--transport is tcp, unix or both") }
+        if let placingThreads, !(0...64).contains(placingThreads) {
+            throw ValidationError("--placing-threads must be between 0 and 64")
+        }
     }
 
     func run() throws {
         let transports: [MigrationFaults.Transport] = transport == "both" ? [.unix, .tcp] : [transport == "tcp" ? .tcp : .unix]
         let interactive = isatty(STDERR_FILENO) == 1
         print("fault latency: 1 thread touching \(pages) pages (\(pages * 4 / 1024) MiB), \(rounds) rounds")
-        let results = try MigrationFaults.run(pages: pages, rounds: rounds, transports: transports) { step in
+        let results = try MigrationFaults.run(pages: pages, rounds: rounds, transports: transports,
+                                              placingThreads: placingThreads) { step in
             guard interactive else { return }
             FileHandle.standardError.write("\r\u{1B}[K\(step)".data(using: .utf8)!)
         }
