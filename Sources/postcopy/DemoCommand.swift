@@ -197,7 +197,8 @@ struct DemoSummary: Codable {
             ["resident beyond the region, source", String(format: "%.1f MiB", Double(sourceResidentBeyondRegion) / Double(1 << 20)),
              String(format: "%.3f%% of the region", Double(sourceResidentBeyondRegion) * 100 / Double(max(regionBytes, 1)))],
             ["resident beyond the region, destination", String(format: "%.1f MiB", Double(destinationResidentBeyondRegion) / Double(1 << 20)),
-             String(format: "%.3f%% of the region", Double(destinationResidentBeyondRegion) * 100 / Double(max(regionBytes, 1)))],
+             String(format: "%.3f%% of the region", Double(destinationResidentBeyondRegion) * 100 / Double(max(regionBytes, 1)))
+                 + (workload.writes > 0 ? " (incl. workload writes)" : "")],
             ["pages verified against the source", "\(pagesVerified) of \(pages)", pagesDiffering == 0 ? "all equal" : "\(pagesDiffering) DIFFER"],
         ]
         return "postcopy demo\n" + table(lines)
