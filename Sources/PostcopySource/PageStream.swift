@@ -127,9 +127,10 @@ final class PageStream: Sendable {
                 continue
             }
             pending.remove(contentsOf: first..<end)
-            for page in first..<end { markStreamed(page) }
-            // Recorded before the send, so a request racing it sees the frame.
+            // Recorded before the pages count as sent, so that a request
+            // finding one sent also finds it among the recent frames.
             recent.record(first..<end, bytes: (end - first) * SystemPage.size)
+            for page in first..<end { markStreamed(page) }
             try bulk.sendPages(offset: first * SystemPage.size, count: end - first, isReply: false,
                                data: region.pages(first, count: end - first))
             counters.pagesStreamed.add(end - first, ordering: .relaxed)
