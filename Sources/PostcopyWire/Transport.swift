@@ -201,7 +201,7 @@ extension FramedSocket {
     ) throws(WireError) -> FramedSocket {
         let deadline = ContinuousClock.now + timeout
         let addresses = try endpoint.addresses(passive: false)
-        var backoff = Duration.milliseconds(10)
+        var backoff = Backoff(initial: .milliseconds(10), maximum: .milliseconds(250))
         while true {
             var lastError: WireError?
             var retryable = false
@@ -215,9 +215,7 @@ extension FramedSocket {
                     retryable = retryable || canRetry
                 }
             }
-            guard retryable, ContinuousClock.now + backoff < deadline else { throw lastError! }
-            SocketCalls.sleep(for: backoff)
-            backoff = min(backoff * 2, .milliseconds(250))
+            guard retryable, backoff.wait(before: deadline) else { throw lastError! }
         }
     }
 
