@@ -42,6 +42,13 @@ struct BenchFaultsCommand: ParsableCommand {
     @Option(name: .customLong("placing-threads"), help: "The library destination's placing threads (default: the library's default).")
     var placingThreads: Int?
 
+    @Option(help: ArgumentHelp("""
+        Workloads to run, comma-separated: idle (remote faults, nothing else on the link), \
+        stream (remote faults while the background stream saturates the link), free \
+        (skipped pages). Running only stream gives its rows more rounds in the same time.
+        """, valueName: "list"))
+    var workloads = "idle,stream,free"
+
     @Option(help: "Also write every round's figures as JSON to this file.")
     var json: String?
 
@@ -49,16 +56,32 @@ struct BenchFaultsCommand: ParsableCommand {
         guard pages >= 16 else { throw ValidationError("--pages must be at least 16") }
         guard rounds >= 1 else { throw ValidationError("--rounds must be at least 1") }
         guard ["tcp", "unix", "both"].contains(transport) else { throw ValidationError("--transport is tcp, unix or both") }
+        _ = try selectedWorkloads()
         if let placingThreads, !(0...64).contains(placingThreads) {
             throw ValidationError("--placing-threads must be between 0 and 64")
         }
     }
 
+    /// The `--workloads` list as remote-fault stream settings and classes.
+    private func selectedWorkloads() throws -> (streams: [Bool], classes: [MigrationFaults.Class]) {
+        let names = workloads.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        let known = ["idle", "stream", "free"]
+        guard !names.isEmpty, names.allSatisfy(known.contains) else {
+            throw ValidationError("--workloads takes a comma-separated list of idle, stream and free (got '\(workloads)')")
+        }
+        let streams = [false, true].filter { names.contains($0 ? "stream" : "idle") }
+        var classes: [MigrationFaults.Class] = streams.isEmpty ? [] : [.remote]
+        if names.contains("free") { classes.append(.free) }
+        return (streams, classes)
+    }
+
     func run() throws {
+        let (streams, classes) = try selectedWorkloads()
         let transports: [MigrationFaults.Transport] = transport == "both" ? [.unix, .tcp] : [transport == "tcp" ? .tcp : .unix]
         let interactive = isatty(STDERR_FILENO) == 1
         print("fault latency: 1 thread touching \(pages) pages (\(pages * 4 / 1024) MiB), \(rounds) rounds")
         let results = try MigrationFaults.run(pages: pages, rounds: rounds, transports: transports,
+                                              streams: streams.isEmpty ? [false] : streams, classes: classes,
                                               placingThreads: placingThreads) { step in
             guard interactive else { return }
             FileHandle.standardError.write("\r\u{1B}[K\(step)".data(using: .utf8)!)

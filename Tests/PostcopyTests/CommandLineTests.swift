@@ -78,6 +78,22 @@ struct CommandLineTests {
         #expect(rounds?.count == 12)  // 6 workloads x (floor, library)
     }
 
+    @Test("bench-faults --workloads stream runs only the remote faults under the stream")
+    func benchFaultsUnderStreamOnly() throws {
+        let run = try runPostcopy(["bench-faults", "--pages", "256", "--rounds", "1", "--transport", "unix",
+                                   "--workloads", "stream"])
+        #expect(run.status == 0, "\(run.output)")
+        let rows = run.output.split(separator: "\n").filter { $0.hasPrefix("remote ") || $0.hasPrefix("free ") }
+        #expect(rows.count == 2, "\(run.output)")  // sequential and random
+        #expect(rows.allSatisfy { $0.hasPrefix("remote ") && $0.contains(" yes ") }, "\(run.output)")
+    }
+
+    @Test("bench-faults refuses an unknown workload (usage error, exit status 64)")
+    func benchFaultsWorkloadsValidated() throws {
+        let run = try runPostcopy(["bench-faults", "--workloads", "stream,bogus"])
+        #expect(run.status == 64)
+    }
+
     @Test("a bulk buffer below 4K is refused before anything runs (usage error, exit status 64)",
           arguments: [["dest", "--connect", "unix:/nonexistent/postcopy.sock"], ["source", "--listen", "127.0.0.1:0", "--image", "/dev/null"]])
     func bulkBufferValidated(command: [String]) throws {
