@@ -12,6 +12,8 @@ struct LaneReceiver: Sendable {
     /// them on the receiving thread. (The urgent lane always places its own:
     /// a reply must not queue behind streamed pages.)
     let placingThreads: Int
+    /// Pieces the bulk lane places a frame in (pages; 0: whole frames).
+    let bulkPiecePages: Int
     /// How long the urgent lane polls for the next reply before sleeping.
     let urgentPollTime: Duration
 
@@ -28,7 +30,11 @@ struct LaneReceiver: Sendable {
     /// after completion (either lane). Returns or throws only once every
     /// page it received is placed.
     func run(urgentLane: Bool, socket: FramedSocket) throws -> End {
-        if urgentLane { socket.pollBeforeSleeping(for: urgentPollTime) }
+        if urgentLane {
+            socket.pollBeforeSleeping(for: urgentPollTime)
+        } else {
+            socket.receivePagesInPieces(ofAtMost: bulkPiecePages)
+        }
         guard !urgentLane && placingThreads > 0 else {
             return try receive(urgentLane: urgentLane, socket: socket, placing: nil)
         }

@@ -63,6 +63,12 @@ public final class PostcopyDestination: Sendable {
         /// for it: small on a fast local link, about the bandwidth-delay
         /// product on a long one (see `FramedSocket.bulkBufferSize`).
         public var bulkBufferSize = FramedSocket.bulkBufferSize
+        /// The bulk lane places a frame's pages in pieces of at most this
+        /// many, each as soon as it has arrived, so that a thread faulting
+        /// on a page of a frame still arriving waits for its piece, not the
+        /// whole frame (`FramedSocket.receivePagesInPieces`); 0 places whole
+        /// frames. The wire is the same either way.
+        public var bulkPiecePages = 16
         public init() {}
     }
 
@@ -229,6 +235,7 @@ public final class PostcopyDestination: Sendable {
         let receiver = LaneReceiver(placer: placer, ledger: ledger, statistics: statistics,
                                     eagerZeroMap: configuration.eagerZeroMap,
                                     placingThreads: configuration.placingThreads,
+                                    bulkPiecePages: max(0, configuration.bulkPiecePages),
                                     urgentPollTime: configuration.urgentPollTime)
         supervisor = LaneSupervisor(link: link, receiver: receiver, ledger: ledger, control: control,
                                     statistics: statistics, endpoint: endpoint, hello: hello,

@@ -27,6 +27,7 @@ extension FrameReader {
     ///   before, when only JOIN, HELLO, READY, COMPLETE, DONE and ERROR may
     ///   arrive.
     mutating func decodeFrame(geometry: Geometry?, limits: FrameLimits) throws(WireError) -> Frame {
+        if let piece = try nextPiece(geometry: geometry) { return piece }
         beginFrame()
         try prefetch(Wire.headerLength)
         let bodyLength = Int(try read(UInt32.self))
@@ -130,8 +131,7 @@ extension FrameReader {
             throw .bodyLengthMismatch(type: FrameType.pages.rawValue, expected: expected, actual: bodyLength)
         }
         let offset = try geometry.checkRange(offset: rawOffset, count: count)
-        try readPageData(count * geometry.pageSize)
-        return .pages(offset: offset, count: count, isReply: flags & PagesFlags.reply != 0)
+        return try readPages(offset: offset, count: count, isReply: flags & PagesFlags.reply != 0, geometry: geometry)
     }
 
     /// ZERO and DISCARD: a range of whole pages inside the region.

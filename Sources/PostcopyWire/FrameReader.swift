@@ -34,6 +34,12 @@ struct FrameReader: ~Copyable {
     private(set) var bytesReceived = 0
     /// How long `fill` polls (non-blocking `recv`) before it sleeps in `recv`.
     var pollNanoseconds: UInt64 = 0
+    /// PAGES frames longer than this many pages are handed out in pieces of
+    /// at most this many, each as soon as its bytes are in; 0: whole frames.
+    var pagesPerPiece = 0
+    /// The pages of the current PAGES frame not handed out yet, if it is
+    /// being handed out in pieces.
+    private var piecesLeft: (offset: Int, count: Int, isReply: Bool)?
 
     init(socket: FileDescriptor) {
         self.socket = socket
@@ -117,7 +123,12 @@ struct FrameReader: ~Copyable {
     /// What the read buffer already holds is copied; a large remainder is
     /// received directly with `MSG_WAITALL`, a small one through the read
     /// buffer so that the frames behind it come in with the same `recv`.
-    mutating func readPageData(_ count: Int) throws(WireError) {
+    ///
+    /// - Parameter dataBehind: Page data of the same frame that follows
+    ///   these `count` bytes (a frame handed out in pieces). What follows
+    ///   is more data, not frames, so with this much behind it even a small
+    ///   remainder is received directly.
+    mutating func readPageData(_ count: Int, dataBehind: Int = 0) throws(WireError) {
         pages.reserve(discarding: count)
         var filled = 0
         while filled < count {
@@ -126,7 +137,7 @@ struct FrameReader: ~Copyable {
                 buffer.copy(readerIndex..<readerIndex + chunk, to: &pages, at: filled)
                 consume(chunk)
                 filled += chunk
-            } else if count - filled >= Self.directReadThreshold {
+            } else if count - filled + dataBehind >= Self.directReadThreshold {
                 let received = try pages.withWritableBytes(filled..<count) { bytes throws(WireError) in
                     try SocketCalls.receive(socket, into: bytes, waitAll: true)
                 }
@@ -139,6 +150,33 @@ struct FrameReader: ~Copyable {
             }
         }
         pageDataCount = count
+    }
+
+    // MARK: PAGES in pieces
+
+    /// Reads the data of a PAGES frame whose fields are consumed: all of it,
+    /// or only its first piece when the frame is longer than `pagesPerPiece`
+    /// (`nextPiece` hands out the rest).
+    ///
+    /// - Returns: The frame, or its first piece as a PAGES frame of its own.
+    mutating func readPages(offset: Int, count: Int, isReply: Bool, geometry: Geometry) throws(WireError) -> Frame {
+        let piece = pagesPerPiece > 0 ? min(count, pagesPerPiece) : count
+        try readPageData(piece * geometry.pageSize, dataBehind: (count - piece) * geometry.pageSize)
+        if piece < count {
+            piecesLeft = (offset + piece * geometry.pageSize, count - piece, isReply)
+        }
+        return .pages(offset: offset, count: piece, isReply: isReply)
+    }
+
+    /// The next piece of the PAGES frame being handed out in pieces; nil when
+    /// the next bytes start a new frame.
+    mutating func nextPiece(geometry: Geometry?) throws(WireError) -> Frame? {
+        guard let left = piecesLeft else { return nil }
+        // Pieces are pending only after a PAGES frame, which needs the geometry.
+        guard let geometry else { preconditionFailure("PAGES pieces pending without a geometry") }
+        piecesLeft = nil
+        pageDataCount = 0
+        return try readPages(offset: left.offset, count: left.count, isReply: left.isReply, geometry: geometry)
     }
 
     // MARK: Buffer management

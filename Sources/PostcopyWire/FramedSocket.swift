@@ -196,6 +196,23 @@ public final class FramedSocket: @unchecked Sendable {
         reader.pollNanoseconds = UInt64(duration / .nanoseconds(1))
     }
 
+    /// Makes `receive` hand out a PAGES frame longer than `pages` pages in
+    /// pieces of at most `pages`, each as soon as its bytes are in, as if the
+    /// sender had sent that many frames; 0 hands out whole frames.
+    ///
+    /// For the bulk lane: a thread faulting on a page of a frame still
+    /// arriving waits for the piece that holds it to be received and placed,
+    /// not for the whole frame. The wire does not change.
+    ///
+    /// - Precondition: `pages` is not negative; no thread is in `receive`.
+    public func receivePagesInPieces(ofAtMost pages: Int) {
+        precondition(pages >= 0, "negative piece size \(pages)")
+        let (exchanged, _) = receiving.compareExchange(expected: false, desired: true, ordering: .acquiring)
+        precondition(exchanged, "FramedSocket.receivePagesInPieces called while another thread receives")
+        defer { receiving.store(false, ordering: .releasing) }
+        reader.pagesPerPiece = pages
+    }
+
     /// Moves the data of the PAGES frame `receive` last returned into
     /// `buffer`, which keeps it for as long as its holder likes; the socket
     /// takes `buffer`'s old memory for the frames to come. No bytes are

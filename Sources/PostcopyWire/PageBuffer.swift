@@ -1,5 +1,5 @@
 /// Page-aligned memory holding one PAGES frame's data, which can outlive the
-/// next `receive`: `FramedSocket.takePageData(leaving:)` hands it over, so a
+/// next `receive`: `FramedSocket.movePageData(into:)` hands it over, so a
 /// receiving thread can pass page data to a placing thread without copying.
 ///
 /// One thread at a time uses a buffer; whoever took it passes it on.

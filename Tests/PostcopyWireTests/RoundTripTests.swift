@@ -97,6 +97,56 @@ struct RoundTripTests {
         try sender.join()
     }
 
+    @Test("PAGES frames are handed out in pieces of at most the size asked for, in order, the frames around them intact",
+          arguments: [1, 4, 16, 40])
+    func pagesInPieces(piece: Int) throws {
+        let (source, destination) = try FramedSocket.pair()
+        source.geometry = smallGeometry
+        destination.geometry = smallGeometry
+        destination.receivePagesInPieces(ofAtMost: piece)
+        // 40 pages (data past the direct-read threshold), a ZERO frame, 3 pages (through the read buffer), a reply.
+        let sender = Worker {
+            try pattern(tag: 1, count: 40 * 4096).withUnsafeBytes { try source.sendPages(offset: 0, count: 40, isReply: false, data: $0) }
+            try source.send(.zero(offset: 40 * 4096, count: 2))
+            try pattern(tag: 2, count: 3 * 4096).withUnsafeBytes { try source.sendPages(offset: 42 * 4096, count: 3, isReply: false, data: $0) }
+            try pattern(tag: 3, count: 4096).withUnsafeBytes { try source.sendPages(offset: 50 * 4096, count: 1, isReply: true, data: $0) }
+        }
+        var received = PagesReceived()
+        func receivePages(upTo end: Int, tag: Int, isReply: Bool) throws {
+            let first = received.next
+            while received.next < end {
+                let frame = try destination.receive()
+                let expectedCount = min(piece, end - received.next)
+                #expect(frame == .pages(offset: received.next * 4096, count: expectedCount, isReply: isReply))
+                let expected = pattern(tag: tag, count: (end - first) * 4096)
+                let from = (received.next - first) * 4096
+                #expect(Array(destination.pageData) == Array(expected[from..<(from + expectedCount * 4096)]))
+                received.next += expectedCount
+                received.pieces += 1
+            }
+        }
+        try receivePages(upTo: 40, tag: 1, isReply: false)
+        #expect(received.pieces == (40 + piece - 1) / piece)
+        #expect(try destination.receive() == .zero(offset: 40 * 4096, count: 2))
+        received.next = 42
+        try receivePages(upTo: 45, tag: 2, isReply: false)
+        received.next = 50
+        try receivePages(upTo: 51, tag: 3, isReply: true)
+        try sender.join()
+        #expect(destination.bytesReceived == (24 + 40 * 4096) + 24 + (24 + 3 * 4096) + (24 + 4096))
+    }
+
+    @Test("A PAGES frame cut after its first piece: the piece is handed out, then the cut is reported with the frame's length")
+    func pagesInPiecesTruncated() throws {
+        let peer = RawPeer(geometry: smallGeometry)
+        peer.socket.receivePagesInPieces(ofAtMost: 8)
+        let bytes = frame(5, pagesHead(offset: 0, count: 32) + pattern(tag: 4, count: 32 * 4096))
+        peer.writeAndClose(Array(bytes[0..<(24 + 10 * 4096)]))
+        #expect(try peer.socket.receive() == .pages(offset: 0, count: 8, isReply: false))
+        #expect(Array(peer.socket.pageData) == Array(pattern(tag: 4, count: 32 * 4096)[0..<(8 * 4096)]))
+        #expect(throws: WireError.truncated(expected: 24 + 32 * 4096, received: 24 + 10 * 4096)) { try peer.socket.receive() }
+    }
+
     @Test("A polling receiver gets frames that arrive while it polls and frames that arrive after it went to sleep")
     func pollingReceive() throws {
         let (source, destination) = try FramedSocket.pair()
@@ -180,4 +230,10 @@ struct RoundTripTests {
         #expect(Array(try wireBytes(geometry: nil) { try $0.send(.join(Join(lane: .urgent, session: 0))) }[8..<12])
                 == Array("CPCY".utf8))
     }
+}
+
+/// Where a test reading PAGES in pieces has got to.
+private struct PagesReceived {
+    var next = 0
+    var pieces = 0
 }
