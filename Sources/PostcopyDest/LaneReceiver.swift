@@ -14,8 +14,11 @@ struct LaneReceiver: Sendable {
     let placingThreads: Int
     /// Pieces the bulk lane places a frame in (pages; 0: whole frames).
     let bulkPiecePages: Int
-    /// How long the urgent lane polls for the next reply before sleeping.
+    /// How long the urgent lane polls for the next reply before sleeping,
+    /// when the stream is quiet.
     let urgentPollTime: Duration
+    /// Shared by both lanes' runs: the bulk lane records, the urgent lane asks.
+    let streamActivity = StreamActivity()
 
     /// How a lane's receiving ended.
     enum End {
@@ -31,7 +34,10 @@ struct LaneReceiver: Sendable {
     /// page it received is placed.
     func run(urgentLane: Bool, socket: FramedSocket) throws -> End {
         if urgentLane {
-            socket.pollBeforeSleeping(for: urgentPollTime)
+            let activity = streamActivity
+            // Over TCP the poll gives way to a flowing stream (see StreamActivity).
+            let whileQuiet: (@Sendable () -> Bool)? = socket.isTCP ? { @Sendable in activity.isQuiet() } : nil
+            socket.pollBeforeSleeping(for: urgentPollTime, when: whileQuiet)
         } else {
             socket.receivePagesInPieces(ofAtMost: bulkPiecePages)
         }
@@ -64,6 +70,7 @@ struct LaneReceiver: Sendable {
             switch frame {
             case .pages(let offset, let count, let isReply):
                 let first = offset / pageSize
+                if !urgentLane { streamActivity.recordPages() }
                 if let placing {
                     let buffer = placing.takeBuffer()
                     socket.movePageData(into: buffer)

@@ -56,7 +56,8 @@ public final class PostcopyDestination: Sendable {
         /// before it sleeps: replies follow one another while threads fault,
         /// and a wake-up costs tens of microseconds on a VM. Measured on 2
         /// vCPUs: an idle remote fault 75 -> 38 us at p50 with 100-200 us of
-        /// polling. `.zero` never polls.
+        /// polling. Over TCP it polls only while the bulk lane is quiet
+        /// (`StreamActivity`). `.zero` never polls.
         public var urgentPollTime: Duration = .microseconds(100)
         /// Kernel buffers (`SO_SNDBUF`, `SO_RCVBUF`) of the bulk lane. What
         /// they hold is in flight, and a thread faulting on such a page waits

@@ -34,6 +34,8 @@ struct FrameReader: ~Copyable {
     private(set) var bytesReceived = 0
     /// How long `fill` polls (non-blocking `recv`) before it sleeps in `recv`.
     var pollNanoseconds: UInt64 = 0
+    /// Whether to poll this time; nil: always.
+    var pollCondition: (@Sendable () -> Bool)?
     /// PAGES frames longer than this many pages are handed out in pieces of
     /// at most this many, each as soon as its bytes are in; 0: whole frames.
     var pagesPerPiece = 0
@@ -206,7 +208,7 @@ struct FrameReader: ~Copyable {
         if writerIndex == buffer.capacity { compact() }
         let poll = pollNanoseconds
         let received = try buffer.withWritableBytes(writerIndex..<buffer.capacity) { bytes throws(WireError) in
-            if poll > 0 {
+            if poll > 0 && pollCondition?() ?? true {
                 let deadline = monotonicNanoseconds() &+ poll
                 repeat {
                     if let count = try SocketCalls.receiveIfReady(socket, into: bytes) { return count }

@@ -30,7 +30,8 @@ public final class FramedSocket: @unchecked Sendable {
     public let limits: FrameLimits
 
     /// Whether the socket is TCP, where `TCP_NODELAY` applies.
-    private let isTCP: Bool
+    /// Whether the connection is TCP (else a Unix socket).
+    public let isTCP: Bool
 
     private struct SendState {
         var encoder = FrameEncoder()
@@ -187,13 +188,17 @@ public final class FramedSocket: @unchecked Sendable {
     /// faults: a wake-up from `recv` costs tens of microseconds on a VM, and
     /// the poll spends CPU only while it waits.
     ///
+    /// - Parameter condition: Asked each time `receive` would wait for
+    ///   bytes; it polls only when this returns true (nil: always). Polling
+    ///   takes a CPU that other threads may need more.
     /// - Precondition: `duration` is not negative; no thread is in `receive`.
-    public func pollBeforeSleeping(for duration: Duration) {
+    public func pollBeforeSleeping(for duration: Duration, when condition: (@Sendable () -> Bool)? = nil) {
         precondition(duration >= .zero, "negative poll time \(duration)")
         let (exchanged, _) = receiving.compareExchange(expected: false, desired: true, ordering: .acquiring)
         precondition(exchanged, "FramedSocket.pollBeforeSleeping called while another thread receives")
         defer { receiving.store(false, ordering: .releasing) }
         reader.pollNanoseconds = UInt64(duration / .nanoseconds(1))
+        reader.pollCondition = condition
     }
 
     /// Makes `receive` hand out a PAGES frame longer than `pages` pages in

@@ -41,7 +41,7 @@ struct DestCommand: ParsableCommand {
 
     @Option(name: .customLong("urgent-poll"), help: ArgumentHelp(
         "Microseconds the urgent lane polls for the next reply before sleeping (0: never polls).",
-        discussion: "While threads fault, replies follow one another; polling takes each without a wake-up (tens of microseconds on a VM) at the price of a busy CPU while it waits."))
+        discussion: "While threads fault, replies follow one another; polling takes each without a wake-up (tens of microseconds on a VM) at the price of a busy CPU while it waits. Over TCP it polls only while the background stream is quiet: with the stream running, the poller takes the CPU the faulting thread needs."))
     var urgentPoll = Int(PostcopyDestination.Configuration().urgentPollTime / .microseconds(1))
 
     @OptionGroup var bulkLane: BulkLaneOptions

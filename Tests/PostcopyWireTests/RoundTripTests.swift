@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import PostcopyWire
+import Synchronization
 import Testing
 import Watchdog
 
@@ -147,6 +148,24 @@ struct RoundTripTests {
         #expect(throws: WireError.truncated(expected: 24 + 32 * 4096, received: 24 + 10 * 4096)) { try peer.socket.receive() }
     }
 
+    @Test("A receiver that may poll only when its condition holds asks it before each wait, and gets every frame either way",
+          arguments: [false, true])
+    func conditionalPolling(condition: Bool) throws {
+        let (source, destination) = try FramedSocket.pair()
+        let asked = Asked()
+        destination.pollBeforeSleeping(for: .milliseconds(5), when: { asked.count.add(1, ordering: .relaxed); return condition })
+        let sender = Worker {
+            usleep(20_000)  // the receiver waits for the first frame
+            try source.send(.ready)
+            usleep(20_000)
+            try source.send(.done)
+        }
+        #expect(try destination.receive() == .ready)
+        #expect(try destination.receive() == .done)
+        try sender.join()
+        #expect(asked.count.load(ordering: .relaxed) >= 2)
+    }
+
     @Test("A polling receiver gets frames that arrive while it polls and frames that arrive after it went to sleep")
     func pollingReceive() throws {
         let (source, destination) = try FramedSocket.pair()
@@ -236,4 +255,9 @@ struct RoundTripTests {
 private struct PagesReceived {
     var next = 0
     var pieces = 0
+}
+
+/// How often a poll condition was asked, from the receiving thread.
+private final class Asked: Sendable {
+    let count = Atomic<Int>(0)
 }
