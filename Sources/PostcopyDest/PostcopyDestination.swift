@@ -67,8 +67,11 @@ public final class PostcopyDestination: Sendable {
         /// The bulk lane places a frame's pages in pieces of at most this
         /// many, each as soon as it has arrived, so that a thread faulting
         /// on a page of a frame still arriving waits for its piece, not the
-        /// whole frame (`FramedSocket.receivePagesInPieces`); 0 places whole
-        /// frames. The wire is the same either way.
+        /// whole frame (`FramedSocket.receivePagesInPieces`); 0 (or less)
+        /// places whole frames. The wire is the same either way. Measured on
+        /// 2 vCPUs: 16 halved the under-stream p50 of sequential faults
+        /// (108-147 -> 53-61 us); 8 and 4 cut it further but slowed a 2 GiB
+        /// migration 1.4x and 1.8x.
         public var bulkPiecePages = 16
         public init() {}
     }

@@ -29,8 +29,8 @@ public final class FramedSocket: @unchecked Sendable {
     /// The bounds this side enforces on frames it receives and sends.
     public let limits: FrameLimits
 
-    /// Whether the socket is TCP, where `TCP_NODELAY` applies.
-    /// Whether the connection is TCP (else a Unix socket).
+    /// Whether the connection is TCP (else a Unix socket): `TCP_NODELAY`
+    /// applies, and a destination polls its urgent lane differently.
     public let isTCP: Bool
 
     private struct SendState {
