@@ -160,8 +160,7 @@ public final class FramedSocket: @unchecked Sendable {
     /// - Complexity: O(body length); typically one `recv` for many small
     ///   frames, and one `recv` into `pageData` for a large PAGES body.
     public func receive() throws(WireError) -> Frame {
-        let (exchanged, _) = receiving.compareExchange(expected: false, desired: true, ordering: .acquiring)
-        precondition(exchanged, "FramedSocket.receive called from two threads at once")
+        claimReceiving("receive")
         defer { receiving.store(false, ordering: .releasing) }
 
         if let receiveFailure { throw receiveFailure }
@@ -174,6 +173,16 @@ public final class FramedSocket: @unchecked Sendable {
             receiveFailure = error
             throw error
         }
+    }
+
+    /// Claims the receiving side (the reader) for the calling thread; the
+    /// caller releases it with a `defer`.
+    ///
+    /// - Precondition: No other thread is receiving on this socket.
+    @inline(__always)
+    private func claimReceiving(_ caller: StaticString) {
+        let (exchanged, _) = receiving.compareExchange(expected: false, desired: true, ordering: .acquiring)
+        precondition(exchanged, "FramedSocket.\(caller) called while another thread receives")
     }
 
     /// The data of the PAGES frame `receive` last returned, page-aligned;
@@ -194,8 +203,7 @@ public final class FramedSocket: @unchecked Sendable {
     /// - Precondition: `duration` is not negative; no thread is in `receive`.
     public func pollBeforeSleeping(for duration: Duration, when condition: (@Sendable () -> Bool)? = nil) {
         precondition(duration >= .zero, "negative poll time \(duration)")
-        let (exchanged, _) = receiving.compareExchange(expected: false, desired: true, ordering: .acquiring)
-        precondition(exchanged, "FramedSocket.pollBeforeSleeping called while another thread receives")
+        claimReceiving("pollBeforeSleeping")
         defer { receiving.store(false, ordering: .releasing) }
         reader.pollNanoseconds = UInt64(duration / .nanoseconds(1))
         reader.pollCondition = condition
@@ -212,8 +220,7 @@ public final class FramedSocket: @unchecked Sendable {
     /// - Precondition: `pages` is not negative; no thread is in `receive`.
     public func receivePagesInPieces(ofAtMost pages: Int) {
         precondition(pages >= 0, "negative piece size \(pages)")
-        let (exchanged, _) = receiving.compareExchange(expected: false, desired: true, ordering: .acquiring)
-        precondition(exchanged, "FramedSocket.receivePagesInPieces called while another thread receives")
+        claimReceiving("receivePagesInPieces")
         defer { receiving.store(false, ordering: .releasing) }
         reader.pagesPerPiece = pages
     }
@@ -225,8 +232,7 @@ public final class FramedSocket: @unchecked Sendable {
     ///
     /// - Precondition: Called on the receiving thread, between `receive`s.
     public func movePageData(into buffer: PageBuffer) {
-        let (exchanged, _) = receiving.compareExchange(expected: false, desired: true, ordering: .acquiring)
-        precondition(exchanged, "FramedSocket.movePageData called while another thread receives")
+        claimReceiving("movePageData")
         defer { receiving.store(false, ordering: .releasing) }
         reader.movePageData(into: buffer)
     }

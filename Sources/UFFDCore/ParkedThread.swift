@@ -12,8 +12,8 @@ public final class ParkedThread: Sendable {
     private let thread: DedicatedThread
 
     private final class Handoff: Sendable {
-        let body = LockedValue<(@Sendable () -> Void)?>(nil)
-        let given = LockedValue(false)
+        /// Whether `run` was called, and its body until the thread takes it.
+        let state = LockedValue<(given: Bool, body: (@Sendable () -> Void)?)>((false, nil))
         let ready = CountingSemaphore(value: 0)
     }
 
@@ -23,16 +23,19 @@ public final class ParkedThread: Sendable {
         self.handoff = handoff
         thread = DedicatedThread(name: name) {
             handoff.ready.wait()
-            handoff.body.withLock { $0.take() }?()
+            handoff.state.withLock { $0.body.take() }?()
         }
     }
 
     /// Runs `body` on the thread. Only the first `run` (or `join`) counts:
     /// the thread runs one body, or none.
     public func run(_ body: @escaping @Sendable () -> Void) {
-        guard handoff.given.withLock({ given in defer { given = true }; return !given }) else { return }
-        handoff.body.withLock { $0 = body }
-        handoff.ready.signal()
+        let first = handoff.state.withLock { state in
+            guard !state.given else { return false }
+            state = (true, body)
+            return true
+        }
+        if first { handoff.ready.signal() }
     }
 
     /// Waits for the thread to finish; a thread never given a body is
