@@ -1,4 +1,4 @@
-/// # The postcopy wire protocol, version 1
+/// # The postcopy wire protocol, version 2
 ///
 /// A destination process opens two stream connections to the source: the
 /// *urgent* lane carries the handshake, page requests and their answers; the
@@ -12,7 +12,9 @@
 ///
 ///     bytes 0..<4   u32  bodyLength   bytes that follow the header
 ///     byte  4       u8   type         1...12, below
-///     byte  5       u8   flags        must be 0
+///     byte  5       u8   flags        PAGES: bit 0 set when it answers a
+///                                     REQUEST; every other bit, and every
+///                                     other type's flags, 0
 ///     bytes 6..<8   u16  reserved     must be 0
 ///
 /// followed by `bodyLength` bytes of body, at most
@@ -24,7 +26,7 @@
 /// 16 bytes:
 ///
 ///     0..<4   u32  magic      0x59435043 ("CPCY" in memory order)
-///     4..<6   u16  version    1
+///     4..<6   u16  version    2
 ///     6       u8   lane       0 urgent, 1 bulk
 ///     7       u8   reserved   0
 ///     8..<16  u64  session    chosen by the destination, the same on both lanes
@@ -33,7 +35,7 @@
 /// JOIN; 40 bytes:
 ///
 ///     0..<4   u32  magic          0x59435043
-///     4..<6   u16  version        1
+///     4..<6   u16  version        2
 ///     6..<8   u16  reserved       0
 ///     8..<12  u32  pageSize       a power of two in 4096...2097152
 ///     12..<16 u32  reserved       0
@@ -50,13 +52,12 @@
 ///     1..<8   7 bytes         0
 ///     8..     n bytes         the encoded bitmap (opaque to this module)
 ///
-/// **5 PAGES**, source to destination, either lane; 16 + count * pageSize
-/// bytes:
+/// **5 PAGES**, source to destination, either lane; 8 + count * pageSize
+/// bytes, count >= 1 (the body length gives it; the header's flags bit 0
+/// says the frame answers a REQUEST):
 ///
 ///     0..<8   u64  offset     first page
-///     8..<12  u32  count      pages, >= 1
-///     12..<16 u32  flags      bit 0: answers a REQUEST; others 0
-///     16..    count * pageSize bytes of page data
+///     8..     count * pageSize bytes of page data
 ///
 /// **6 ZERO**, source to destination; 16 bytes: these pages are free or
 /// zero, and the destination zero-fills them locally.
@@ -65,11 +66,10 @@
 ///     8..<12  u32  count      >= 1
 ///     12..<16 u32  reserved   0
 ///
-/// **7 REQUEST**, destination to source, urgent; 8 + 8 * count bytes:
+/// **7 REQUEST**, destination to source, urgent; 8 * count bytes, count in
+/// 1...FrameLimits.maxRequestCount (the body length gives it):
 ///
-///     0..<4   u32  count      1...FrameLimits.maxRequestCount
-///     4..<8   u32  reserved   0
-///     8..     count u64 byte offsets, each of one page inside the region
+///     0..     count u64 byte offsets, each of one page inside the region
 ///
 /// **8 COMPLETE**, destination to source, urgent; 8 bytes: the destination
 /// holds every page.
@@ -131,11 +131,22 @@
 ///
 /// A frame that breaks any rule above ends the connection: the receiver
 /// reports a `WireError` (and may send ERROR with its `code`), never guesses.
+///
+/// ## Versions
+///
+/// Version 2 dropped the count fields of PAGES and REQUEST, which the body
+/// length already gives, and moved the reply flag of PAGES into the header.
+/// A remote fault costs three frame heads: its REQUEST, the reply's PAGES
+/// and, mostly, the hole the reply leaves in the stream (one more PAGES).
+/// That was 24 + 24 + 24 bytes in version 1 and is 16 + 16 + 16 now, so a
+/// migration can take 50% more remote faults within 0.1% of its data.
+/// The two versions do not interoperate: JOIN and HELLO carry the version,
+/// and a side refuses any other than its own (`unsupportedVersion`).
 public enum Wire {
     /// The first field of JOIN and HELLO: "CPCY" as little-endian bytes.
     public static let magic: UInt32 = 0x5943_5043
     /// The protocol version this module speaks.
-    public static let version: UInt16 = 1
+    public static let version: UInt16 = 2
     /// The BITMAP kind of the skip bitmap: pages the destination must not request.
     public static let skipBitmapKind: UInt8 = 1
     /// The longest ERROR reason, in UTF-8 bytes.
@@ -207,8 +218,8 @@ public enum FrameType: UInt8, Sendable, CaseIterable, CustomStringConvertible {
     var minimumBodyLength: Int {
         switch self {
         case .bitmap, .resume: return 8
-        case .pages: return 16
-        case .request: return 8
+        case .pages: return 8
+        case .request: return 0
         case .error: return 4
         default: return fixedBodyLength!
         }

@@ -32,9 +32,12 @@ extension FrameReader {
         try prefetch(Wire.headerLength)
         let bodyLength = Int(try read(UInt32.self))
         let rawType = try read(UInt8.self)
-        guard try read(UInt8.self) == 0 else { throw .nonzeroReserved(field: "header flags byte") }
+        let flags = try read(UInt8.self)
         guard try read(UInt16.self) == 0 else { throw .nonzeroReserved(field: "header reserved field") }
         guard let type = FrameType(rawValue: rawType) else { throw .unknownFrameType(rawType) }
+        guard flags & ~(type == .pages ? PagesFlags.reply : 0) == 0 else {
+            throw .nonzeroReserved(field: type == .pages ? "PAGES header flags other than bit 0" : "header flags byte")
+        }
         guard bodyLength <= limits.maxBodyLength else {
             throw .oversizedFrame(length: bodyLength, limit: limits.maxBodyLength)
         }
@@ -55,7 +58,7 @@ extension FrameReader {
         case .ready: return .ready
         case .bitmap: return try decodeBitmap(bodyLength: bodyLength)
         case .resume: return try decodeResume(bodyLength: bodyLength)
-        case .pages: return try decodePages(bodyLength: bodyLength, geometry: geometry!)
+        case .pages: return try decodePages(bodyLength: bodyLength, flags: flags, geometry: geometry!)
         case .zero, .discard: return try decodePageRange(type, geometry: geometry!)
         case .request: return try decodeRequest(bodyLength: bodyLength, geometry: geometry!, limits: limits)
         case .complete: return try decodeComplete(geometry: geometry)
@@ -119,18 +122,15 @@ extension FrameReader {
         return .resume(hasSkipBitmap: flags & 1 != 0, held: try readBytes(encodedLength))
     }
 
-    private mutating func decodePages(bodyLength: Int, geometry: Geometry) throws(WireError) -> Frame {
-        let rawOffset = try read(UInt64.self)
-        let count = Int(try read(UInt32.self))
-        let flags = try read(UInt32.self)
-        guard flags & ~PagesFlags.reply == 0 else { throw .nonzeroReserved(field: "PAGES flags other than bit 0") }
-        guard count > 0 else { throw .zeroCount }
-        // count < 2^32 and pageSize <= 2^21: the product cannot overflow.
-        let expected = FrameType.pages.minimumBodyLength + count * geometry.pageSize
-        guard bodyLength == expected else {
-            throw .bodyLengthMismatch(type: FrameType.pages.rawValue, expected: expected, actual: bodyLength)
+    private mutating func decodePages(bodyLength: Int, flags: UInt8, geometry: Geometry) throws(WireError) -> Frame {
+        let dataLength = bodyLength - FrameType.pages.minimumBodyLength
+        guard dataLength > 0 else { throw .zeroCount }
+        guard dataLength % geometry.pageSize == 0 else {
+            throw .bodyNotWholeUnits(type: FrameType.pages.rawValue, fixed: FrameType.pages.minimumBodyLength,
+                                     unit: geometry.pageSize, actual: bodyLength)
         }
-        let offset = try geometry.checkRange(offset: rawOffset, count: count)
+        let count = dataLength / geometry.pageSize
+        let offset = try geometry.checkRange(offset: try read(UInt64.self), count: count)
         return try readPages(offset: offset, count: count, isReply: flags & PagesFlags.reply != 0, geometry: geometry)
     }
 
@@ -146,15 +146,13 @@ extension FrameReader {
     private mutating func decodeRequest(
         bodyLength: Int, geometry: Geometry, limits: FrameLimits
     ) throws(WireError) -> Frame {
-        let count = Int(try read(UInt32.self))
-        guard try read(UInt32.self) == 0 else { throw .nonzeroReserved(field: "REQUEST reserved field") }
-        guard count > 0 else { throw .zeroCount }
+        guard bodyLength > 0 else { throw .zeroCount }
+        guard bodyLength % 8 == 0 else {
+            throw .bodyNotWholeUnits(type: FrameType.request.rawValue, fixed: 0, unit: 8, actual: bodyLength)
+        }
+        let count = bodyLength / 8
         guard count <= limits.maxRequestCount else {
             throw .tooManyOffsets(count: count, limit: limits.maxRequestCount)
-        }
-        let expected = FrameType.request.minimumBodyLength + 8 * count
-        guard bodyLength == expected else {
-            throw .bodyLengthMismatch(type: FrameType.request.rawValue, expected: expected, actual: bodyLength)
         }
         var offsets: [Int] = []
         offsets.reserveCapacity(count)
@@ -182,8 +180,8 @@ extension FrameReader {
     }
 }
 
-/// Bits of the PAGES flags field.
+/// Bits of a PAGES frame's header flags.
 enum PagesFlags {
     /// The frame answers a REQUEST.
-    static let reply: UInt32 = 1 << 0
+    static let reply: UInt8 = 1 << 0
 }

@@ -24,11 +24,11 @@ struct FrameEncoder {
         self.bytes.append(contentsOf: bytes)
     }
 
-    /// Appends a frame header.
-    mutating func appendHeader(_ type: FrameType, bodyLength: Int) {
+    /// Appends a frame header; `flags` is 0 for every type but PAGES.
+    mutating func appendHeader(_ type: FrameType, bodyLength: Int, flags: UInt8 = 0) {
         append(UInt32(bodyLength))
         append(type.rawValue)
-        append(UInt8(0))   // flags
+        append(flags)
         append(UInt16(0))  // reserved
     }
 
@@ -51,10 +51,8 @@ struct FrameEncoder {
         guard bodyLength <= limits.maxBodyLength else {
             throw .oversizedFrame(length: bodyLength, limit: limits.maxBodyLength)
         }
-        appendHeader(.pages, bodyLength: bodyLength)
+        appendHeader(.pages, bodyLength: bodyLength, flags: isReply ? PagesFlags.reply : 0)
         append(UInt64(offset))
-        append(UInt32(count))
-        append(isReply ? PagesFlags.reply : 0)
     }
 }
 
@@ -109,8 +107,6 @@ extension Frame {
             encoder.append(UInt32(count))
             encoder.append(UInt32(0))
         case .request(let offsets):
-            encoder.append(UInt32(offsets.count))
-            encoder.append(UInt32(0))
             for offset in offsets { encoder.append(UInt64(offset)) }
         case .complete(let pagesHeld):
             encoder.append(UInt64(pagesHeld))
@@ -151,7 +147,7 @@ extension Frame {
                 throw .tooManyOffsets(count: offsets.count, limit: limits.maxRequestCount)
             }
             for offset in offsets { try geometry!.checkPage(offset: UInt64(truncatingIfNeeded: offset)) }
-            bodyLength = type.minimumBodyLength + 8 * offsets.count
+            bodyLength = 8 * offsets.count
         case .complete(let pagesHeld):
             if let geometry, pagesHeld < 0 || pagesHeld > geometry.pageCount {
                 throw .pagesHeldOutOfRange(pagesHeld: UInt64(truncatingIfNeeded: pagesHeld), pageCount: geometry.pageCount)

@@ -20,6 +20,9 @@ public enum WireError: Error, Equatable, Sendable, CustomStringConvertible {
     case bodyLengthMismatch(type: UInt8, expected: Int, actual: Int)
     /// A variable-length body is shorter than its fixed fields.
     case bodyTooShort(type: UInt8, minimum: Int, actual: Int)
+    /// A PAGES or REQUEST body is not `fixed` bytes of fields followed by
+    /// whole `unit`s (pages, or 8-byte offsets).
+    case bodyNotWholeUnits(type: UInt8, fixed: Int, unit: Int, actual: Int)
     /// The header announced a body longer than `FrameLimits.maxBodyLength`.
     case oversizedFrame(length: Int, limit: Int)
     /// The stream ended inside a frame: `received` of its `expected` bytes
@@ -108,7 +111,7 @@ public enum WireError: Error, Equatable, Sendable, CustomStringConvertible {
             return .geometryMismatch
         case .remote, .system, .unresolvable, .invalidEndpoint:
             return .internal
-        case .badMagic, .unknownFrameType, .nonzeroReserved, .bodyLengthMismatch, .bodyTooShort,
+        case .badMagic, .unknownFrameType, .nonzeroReserved, .bodyLengthMismatch, .bodyTooShort, .bodyNotWholeUnits,
              .oversizedFrame, .truncated, .connectionClosed, .offsetOutOfRange, .offsetUnaligned,
              .zeroCount, .tooManyOffsets, .unknownLane, .unknownFeatures, .pagesHeldOutOfRange,
              .bitmapKindUnknown, .emptyBitmap, .reasonTooLong, .invalidUTF8, .unexpectedFrame,
@@ -131,6 +134,9 @@ public enum WireError: Error, Equatable, Sendable, CustomStringConvertible {
             return "Received a \(FrameType.name(of: type)) frame with a \(actual)-byte body; its fields require exactly \(expected) bytes."
         case .bodyTooShort(let type, let minimum, let actual):
             return "Received a \(FrameType.name(of: type)) frame with a \(actual)-byte body; it needs at least \(minimum) bytes."
+        case .bodyNotWholeUnits(let type, let fixed, let unit, let actual):
+            let fields = fixed > 0 ? "\(fixed) bytes of fields and then " : ""
+            return "Received a \(FrameType.name(of: type)) frame with a \(actual)-byte body; it must be \(fields)whole \(unit)-byte units."
         case .oversizedFrame(let length, let limit):
             return "Received a frame header announcing a \(length)-byte body; the limit is \(limit) bytes."
         case .truncated(let expected, let received):

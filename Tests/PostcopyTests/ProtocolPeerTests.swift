@@ -245,8 +245,7 @@ struct ProtocolPeerTests {
         let peer = PeerThread {
             let (urgent, bulk) = try Peer.acceptDestination(listener, geometry: geometry)
             // offset 4 pages: just past the end of a 4-page region.
-            let body = Peer.le(UInt64(4 * SystemPage.size)) + Peer.le(UInt32(1)) + Peer.le(UInt32(0))
-                + [UInt8](repeating: 0xAB, count: SystemPage.size)
+            let body = Peer.le(UInt64(4 * SystemPage.size)) + [UInt8](repeating: 0xAB, count: SystemPage.size)
             Peer.writeRaw(bulk, Peer.header(bodyLength: body.count, type: 5) + body)
             let reason = Peer.errorReason(urgent)
             peerSaw.withLock { $0 = reason }
@@ -265,7 +264,7 @@ struct ProtocolPeerTests {
         let region = try TestRegion(pages: 16)
         let source = try ServingSource(region)
         let (urgent, _, _) = try Peer.joinSource(source.endpoint)
-        let body = Peer.le(UInt32(1)) + Peer.le(UInt32(0)) + Peer.le(UInt64(100))
+        let body = Peer.le(UInt64(100))
         Peer.writeRaw(urgent, Peer.header(bodyLength: body.count, type: 7) + body)
         #expect(throws: WireError.offsetUnaligned(offset: 100, pageSize: SystemPage.size)) { try source.finish() }
         let reason = Peer.errorReason(urgent)

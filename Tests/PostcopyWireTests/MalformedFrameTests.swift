@@ -32,7 +32,7 @@ private let cases: [Malformed] = [
 
     // JOIN and HELLO
     Malformed(name: "JOIN bad magic", bytes: frame(1, joinBody(magic: 0xDEAD_BEEF)), expected: .badMagic(0xDEAD_BEEF)),
-    Malformed(name: "JOIN wrong version", bytes: frame(1, joinBody(version: 2)), expected: .unsupportedVersion(2)),
+    Malformed(name: "JOIN of version 1", bytes: frame(1, joinBody(version: 1)), expected: .unsupportedVersion(1)),
     Malformed(name: "JOIN unknown lane", bytes: frame(1, joinBody(lane: 2)), expected: .unknownLane(2)),
     Malformed(name: "JOIN nonzero reserved", bytes: frame(1, joinBody(reserved: 1)),
               expected: .nonzeroReserved(field: "JOIN reserved byte")),
@@ -88,56 +88,58 @@ private let cases: [Malformed] = [
               expected: .bodyTooShort(type: 12, minimum: 8, actual: 1)),
 
     // PAGES
-    Malformed(name: "PAGES offset at the region's end", bytes: frame(5, pagesHead(offset: region, count: 1) + oneFullPage),
+    Malformed(name: "PAGES offset at the region's end", bytes: frame(5, pagesHead(offset: region) + oneFullPage),
               expected: .offsetOutOfRange(offset: region, count: 1, regionLength: Int(region))),
     Malformed(name: "PAGES run crossing the region's end",
-              bytes: frame(5, pagesHead(offset: region - 4096, count: 2) + oneFullPage + oneFullPage),
+              bytes: frame(5, pagesHead(offset: region - 4096) + oneFullPage + oneFullPage),
               expected: .offsetOutOfRange(offset: region - 4096, count: 2, regionLength: Int(region))),
-    Malformed(name: "PAGES offset near 2^64", bytes: frame(5, pagesHead(offset: UInt64.max - 4095, count: 1) + oneFullPage),
+    Malformed(name: "PAGES offset near 2^64", bytes: frame(5, pagesHead(offset: UInt64.max - 4095) + oneFullPage),
               expected: .offsetOutOfRange(offset: UInt64.max - 4095, count: 1, regionLength: Int(region))),
-    Malformed(name: "PAGES unaligned offset", bytes: frame(5, pagesHead(offset: 100, count: 1) + oneFullPage),
+    Malformed(name: "PAGES unaligned offset", bytes: frame(5, pagesHead(offset: 100) + oneFullPage),
               expected: .offsetUnaligned(offset: 100, pageSize: 4096)),
-    Malformed(name: "PAGES body length mismatch", bytes: frame(5, pagesHead(offset: 0, count: 2) + oneFullPage),
-              expected: .bodyLengthMismatch(type: 5, expected: 16 + 8192, actual: 16 + 4096)),
-    Malformed(name: "PAGES count 0", bytes: frame(5, pagesHead(offset: 0, count: 0)), expected: .zeroCount),
-    Malformed(name: "PAGES flags beyond bit 0", bytes: frame(5, pagesHead(offset: 0, count: 1, flags: 2) + oneFullPage),
-              expected: .nonzeroReserved(field: "PAGES flags other than bit 0")),
-    Malformed(name: "PAGES shorter than its fixed fields", bytes: frame(5, [0, 0, 0, 0]),
-              expected: .bodyTooShort(type: 5, minimum: 16, actual: 4)),
+    Malformed(name: "PAGES data not whole pages", bytes: frame(5, pagesHead(offset: 0) + oneFullPage + [1, 2, 3]),
+              expected: .bodyNotWholeUnits(type: 5, fixed: 8, unit: 4096, actual: 8 + 4099)),
+    Malformed(name: "PAGES without data (count 0)", bytes: frame(5, pagesHead(offset: 0)), expected: .zeroCount),
+    Malformed(name: "PAGES header flags beyond bit 0", bytes: frame(5, pagesHead(offset: 0) + oneFullPage, flags: 2),
+              expected: .nonzeroReserved(field: "PAGES header flags other than bit 0")),
+    Malformed(name: "PAGES shorter than its offset", bytes: frame(5, [0, 0, 0, 0]),
+              expected: .bodyTooShort(type: 5, minimum: 8, actual: 4)),
     Malformed(name: "truncated PAGES data",
-              bytes: Array(frame(5, pagesHead(offset: 0, count: 1) + oneFullPage)[0..<(24 + 100)]),
-              expected: .truncated(expected: 24 + 4096, received: 24 + 100)),
+              bytes: Array(frame(5, pagesHead(offset: 0) + oneFullPage)[0..<(16 + 100)]),
+              expected: .truncated(expected: 16 + 4096, received: 16 + 100)),
     Malformed(name: "truncated PAGES data beyond the direct-read threshold",
-              bytes: Array(frame(5, pagesHead(offset: 0, count: 32) + pattern(tag: 1, count: 32 * 4096))[0..<(24 + 1000)]),
-              expected: .truncated(expected: 24 + 32 * 4096, received: 24 + 1000)),
+              bytes: Array(frame(5, pagesHead(offset: 0) + pattern(tag: 1, count: 32 * 4096))[0..<(16 + 1000)]),
+              expected: .truncated(expected: 16 + 32 * 4096, received: 16 + 1000)),
 
     // ZERO
-    Malformed(name: "ZERO count 0", bytes: frame(6, pagesHead(offset: 0, count: 0)), expected: .zeroCount),
-    Malformed(name: "ZERO out of range", bytes: frame(6, pagesHead(offset: 4096, count: 64)),
+    Malformed(name: "ZERO count 0", bytes: frame(6, rangeBody(offset: 0, count: 0)), expected: .zeroCount),
+    Malformed(name: "ZERO out of range", bytes: frame(6, rangeBody(offset: 4096, count: 64)),
               expected: .offsetOutOfRange(offset: 4096, count: 64, regionLength: Int(region))),
-    Malformed(name: "ZERO nonzero reserved", bytes: frame(6, pagesHead(offset: 0, count: 1, flags: 1)),
+    Malformed(name: "ZERO nonzero reserved", bytes: frame(6, rangeBody(offset: 0, count: 1, reserved: 1)),
               expected: .nonzeroReserved(field: "ZERO reserved field")),
+    Malformed(name: "ZERO with header flags", bytes: frame(6, rangeBody(offset: 0, count: 1), flags: 1),
+              expected: .nonzeroReserved(field: "header flags byte")),
 
     // REQUEST
     Malformed(name: "REQUEST with too many offsets",
-              bytes: frame(7, requestBody(count: 65537, offsets: []), length: 8 + 8 * 65537),
+              bytes: frame(7, [], length: 8 * 65537),
               expected: .tooManyOffsets(count: 65537, limit: 65536)),
-    Malformed(name: "REQUEST count 0", bytes: frame(7, requestBody(count: 0, offsets: [])), expected: .zeroCount),
-    Malformed(name: "REQUEST offset out of range", bytes: frame(7, requestBody(count: 2, offsets: [0, region])),
+    Malformed(name: "REQUEST of no offsets", bytes: frame(7, requestBody(offsets: [])), expected: .zeroCount),
+    Malformed(name: "REQUEST offset out of range", bytes: frame(7, requestBody(offsets: [0, region])),
               expected: .offsetOutOfRange(offset: region, count: 1, regionLength: Int(region))),
-    Malformed(name: "REQUEST unaligned offset", bytes: frame(7, requestBody(count: 1, offsets: [4097])),
+    Malformed(name: "REQUEST unaligned offset", bytes: frame(7, requestBody(offsets: [4097])),
               expected: .offsetUnaligned(offset: 4097, pageSize: 4096)),
-    Malformed(name: "REQUEST body length mismatch", bytes: frame(7, requestBody(count: 2, offsets: [0])),
-              expected: .bodyLengthMismatch(type: 7, expected: 24, actual: 16)),
-    Malformed(name: "REQUEST nonzero reserved", bytes: frame(7, requestBody(count: 1, reserved: 1, offsets: [0])),
-              expected: .nonzeroReserved(field: "REQUEST reserved field")),
+    Malformed(name: "REQUEST body not whole offsets", bytes: frame(7, requestBody(offsets: [0]) + [0, 0, 0, 0]),
+              expected: .bodyNotWholeUnits(type: 7, fixed: 0, unit: 8, actual: 12)),
+    Malformed(name: "REQUEST with the reply flag", bytes: frame(7, requestBody(offsets: [0]), flags: 1),
+              expected: .nonzeroReserved(field: "header flags byte")),
 
     // Before the handshake
-    Malformed(name: "PAGES before HELLO", bytes: frame(5, pagesHead(offset: 0, count: 1) + oneFullPage), geometry: nil,
+    Malformed(name: "PAGES before HELLO", bytes: frame(5, pagesHead(offset: 0) + oneFullPage), geometry: nil,
               expected: .frameBeforeHandshake(type: 5)),
-    Malformed(name: "REQUEST before HELLO", bytes: frame(7, requestBody(count: 1, offsets: [0])), geometry: nil,
+    Malformed(name: "REQUEST before HELLO", bytes: frame(7, requestBody(offsets: [0])), geometry: nil,
               expected: .frameBeforeHandshake(type: 7)),
-    Malformed(name: "ZERO before HELLO", bytes: frame(6, pagesHead(offset: 0, count: 1)), geometry: nil,
+    Malformed(name: "ZERO before HELLO", bytes: frame(6, rangeBody(offset: 0, count: 1)), geometry: nil,
               expected: .frameBeforeHandshake(type: 6)),
     Malformed(name: "BITMAP before HELLO", bytes: frame(4, [1, 0, 0, 0, 0, 0, 0, 0, 0xFF]), geometry: nil,
               expected: .frameBeforeHandshake(type: 4)),
@@ -167,11 +169,12 @@ struct MalformedFrameTests {
 
     @Test("A frame rejected before its body is read is rejected while the peer is still connected")
     func rejectsEarly() {
-        // Announces 16 MiB of REQUEST body and sends none of it: the count
-        // alone decides, with the connection still open.
+        // Announces 16 MiB of REQUEST body and sends none of it: the
+        // length alone decides (too many offsets), with the connection
+        // still open.
         let peer = RawPeer(geometry: smallGeometry)
-        peer.write(frame(7, requestBody(count: 0, offsets: []), length: 16 << 20))
-        #expect(throws: WireError.zeroCount) { try peer.socket.receive() }
+        peer.write(frame(7, [], length: 16 << 20))
+        #expect(throws: WireError.tooManyOffsets(count: 2 << 20, limit: 65536)) { try peer.socket.receive() }
     }
 
     @Test("A valid frame then garbage: the frame decodes, then the garbage is reported")
@@ -185,11 +188,11 @@ struct MalformedFrameTests {
     @Test("A smaller REQUEST limit is enforced")
     func customLimits() {
         let peer = RawPeer(geometry: smallGeometry, limits: FrameLimits(maxBodyLength: 1024, maxRequestCount: 4))
-        peer.writeAndClose(frame(7, requestBody(count: 5, offsets: [0, 0, 0, 0, 0])))
+        peer.writeAndClose(frame(7, requestBody(offsets: [0, 0, 0, 0, 0])))
         #expect(throws: WireError.tooManyOffsets(count: 5, limit: 4)) { try peer.socket.receive() }
 
         let small = RawPeer(geometry: smallGeometry, limits: FrameLimits(maxBodyLength: 1024))
-        small.writeAndClose(frame(5, pagesHead(offset: 0, count: 1) + oneFullPage))
-        #expect(throws: WireError.oversizedFrame(length: 4112, limit: 1024)) { try small.socket.receive() }
+        small.writeAndClose(frame(5, pagesHead(offset: 0) + oneFullPage))
+        #expect(throws: WireError.oversizedFrame(length: 4104, limit: 1024)) { try small.socket.receive() }
     }
 }

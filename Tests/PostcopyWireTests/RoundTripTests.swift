@@ -134,18 +134,18 @@ struct RoundTripTests {
         received.next = 50
         try receivePages(upTo: 51, tag: 3, isReply: true)
         try sender.join()
-        #expect(destination.bytesReceived == (24 + 40 * 4096) + 24 + (24 + 3 * 4096) + (24 + 4096))
+        #expect(destination.bytesReceived == (16 + 40 * 4096) + 24 + (16 + 3 * 4096) + (16 + 4096))
     }
 
     @Test("A PAGES frame cut after its first piece: the piece is handed out, then the cut is reported with the frame's length")
     func pagesInPiecesTruncated() throws {
         let peer = RawPeer(geometry: smallGeometry)
         peer.socket.receivePagesInPieces(ofAtMost: 8)
-        let bytes = frame(5, pagesHead(offset: 0, count: 32) + pattern(tag: 4, count: 32 * 4096))
-        peer.writeAndClose(Array(bytes[0..<(24 + 10 * 4096)]))
+        let bytes = frame(5, pagesHead(offset: 0) + pattern(tag: 4, count: 32 * 4096))
+        peer.writeAndClose(Array(bytes[0..<(16 + 10 * 4096)]))
         #expect(try peer.socket.receive() == .pages(offset: 0, count: 8, isReply: false))
         #expect(Array(peer.socket.pageData) == Array(pattern(tag: 4, count: 32 * 4096)[0..<(8 * 4096)]))
-        #expect(throws: WireError.truncated(expected: 24 + 32 * 4096, received: 24 + 10 * 4096)) { try peer.socket.receive() }
+        #expect(throws: WireError.truncated(expected: 16 + 32 * 4096, received: 16 + 10 * 4096)) { try peer.socket.receive() }
     }
 
     @Test("A receiver that may poll only when its condition holds asks it before each wait, and gets every frame either way",
@@ -185,7 +185,7 @@ struct RoundTripTests {
         #expect(throws: WireError.connectionClosed) { try destination.receive() }
     }
 
-    @Test("The largest PAGES frame (eight 2 MiB pages, 16 MiB + 16 bytes) passes the default limit")
+    @Test("The largest PAGES frame (eight 2 MiB pages, 16 MiB + 8 bytes) passes the default limit")
     func largestPages() throws {
         let (source, destination) = try FramedSocket.pair()
         let geometry = try Geometry(pageSize: 2 << 20, pageCount: 16)
@@ -239,11 +239,11 @@ struct RoundTripTests {
         #expect(try wireBytes(geometry: nil) { try $0.send(.join(Join(lane: .bulk, session: 9))) } ==
                 frame(1, joinBody(lane: 1, session: 9)))
         #expect(try wireBytes(geometry: smallGeometry) { try $0.send(.request(offsets: [4096, 0])) } ==
-                frame(7, requestBody(count: 2, offsets: [4096, 0])))
+                frame(7, requestBody(offsets: [4096, 0])))
         let data = pattern(tag: 3, count: 4096)
         #expect(try wireBytes(geometry: smallGeometry) { socket in
             try data.withUnsafeBytes { try socket.sendPages(offset: 8192, count: 1, isReply: true, data: $0) }
-        } == frame(5, pagesHead(offset: 8192, count: 1, flags: 1) + data))
+        } == frame(5, pagesHead(offset: 8192) + data, flags: 1))
         #expect(Array(try wireBytes(geometry: nil) { try $0.send(.ready) }) == [0, 0, 0, 0, 3, 0, 0, 0])
         // "CPCY" in memory order.
         #expect(Array(try wireBytes(geometry: nil) { try $0.send(.join(Join(lane: .urgent, session: 0))) }[8..<12])

@@ -58,14 +58,14 @@ func frame(_ type: UInt8, _ body: [UInt8], length: UInt32? = nil, flags: UInt8 =
     return out.bytes
 }
 
-func joinBody(magic: UInt32 = 0x5943_5043, version: UInt16 = 1, lane: UInt8 = 0, reserved: UInt8 = 0,
+func joinBody(magic: UInt32 = 0x5943_5043, version: UInt16 = 2, lane: UInt8 = 0, reserved: UInt8 = 0,
               session: UInt64 = 7) -> [UInt8] {
     var body = Bytes()
     body.u32(magic); body.u16(version); body.u8(lane); body.u8(reserved); body.u64(session)
     return body.bytes
 }
 
-func helloBody(magic: UInt32 = 0x5943_5043, version: UInt16 = 1, reserved1: UInt16 = 0, pageSize: UInt32 = 4096,
+func helloBody(magic: UInt32 = 0x5943_5043, version: UInt16 = 2, reserved1: UInt16 = 0, pageSize: UInt32 = 4096,
                reserved2: UInt32 = 0, regionLength: UInt64 = 64 * 4096, features: UInt64 = 3,
                session: UInt64 = 7) -> [UInt8] {
     var body = Bytes()
@@ -74,15 +74,23 @@ func helloBody(magic: UInt32 = 0x5943_5043, version: UInt16 = 1, reserved1: UInt
     return body.bytes
 }
 
-func pagesHead(offset: UInt64, count: UInt32, flags: UInt32 = 0) -> [UInt8] {
+/// A PAGES body's field: the first page's offset (the page data follows).
+func pagesHead(offset: UInt64) -> [UInt8] {
     var body = Bytes()
-    body.u64(offset); body.u32(count); body.u32(flags)
+    body.u64(offset)
     return body.bytes
 }
 
-func requestBody(count: UInt32, reserved: UInt32 = 0, offsets: [UInt64]) -> [UInt8] {
+/// A ZERO or DISCARD body.
+func rangeBody(offset: UInt64, count: UInt32, reserved: UInt32 = 0) -> [UInt8] {
     var body = Bytes()
-    body.u32(count); body.u32(reserved)
+    body.u64(offset); body.u32(count); body.u32(reserved)
+    return body.bytes
+}
+
+/// A REQUEST body: the offsets, nothing else.
+func requestBody(offsets: [UInt64]) -> [UInt8] {
+    var body = Bytes()
     for offset in offsets { body.u64(offset) }
     return body.bytes
 }

@@ -40,7 +40,7 @@ struct ValidationTests {
         let peer = RawPeer(geometry: nil)
         peer.writeAndClose(frame(2, helloBody(pageSize: 8192, regionLength: 64 * 8192)))
         guard case .hello(let hello) = try peer.socket.receive() else { Issue.record("no HELLO"); return }
-        #expect(hello.pageSize == 8192 && hello.regionLength == 64 * 8192 && hello.version == 1)
+        #expect(hello.pageSize == 8192 && hello.regionLength == 64 * 8192 && hello.version == 2)
         #expect(hello.features == [.skipBitmap, .zeroReplies])
         let error = #expect(throws: WireError.self) { try smallGeometry.check(matches: hello.geometry, peer: "the source") }
         guard case .geometryMismatch(let detail) = error else { Issue.record("\(String(describing: error))"); return }
@@ -71,7 +71,7 @@ struct ValidationTests {
         #expect(throws: WireError.unknownFeatures(1 << 9)) {
             try source.send(.hello(Hello(geometry: smallGeometry, features: Features(rawValue: 1 << 9 | 1), session: 0)))
         }
-        #expect(throws: WireError.bodyLengthMismatch(type: 5, expected: 16 + 8192, actual: 16 + 4096)) {
+        #expect(throws: WireError.bodyLengthMismatch(type: 5, expected: 8 + 8192, actual: 8 + 4096)) {
             try [UInt8](repeating: 0, count: 4096).withUnsafeBytes { try source.sendPages(offset: 0, count: 2, isReply: false, data: $0) }
         }
         #expect(throws: WireError.offsetOutOfRange(offset: 64 * 4096, count: 1, regionLength: 64 * 4096)) {
@@ -104,7 +104,10 @@ struct ValidationTests {
     func descriptions() {
         let samples: [(WireError, [String])] = [
             (.offsetOutOfRange(offset: 8192, count: 3, regionLength: 12288), ["8192", "3", "12288"]),
-            (.bodyLengthMismatch(type: 5, expected: 4112, actual: 17), ["PAGES", "4112", "17"]),
+            (.bodyLengthMismatch(type: 5, expected: 4104, actual: 17), ["PAGES", "4104", "17"]),
+            (.bodyNotWholeUnits(type: 5, fixed: 8, unit: 4096, actual: 4107), ["PAGES", "8 bytes", "4096-byte", "4107"]),
+            (.bodyNotWholeUnits(type: 7, fixed: 0, unit: 8, actual: 12), ["REQUEST", "8-byte", "12"]),
+            (.unsupportedVersion(1), ["version 1", "version 2"]),
             (.oversizedFrame(length: 99_999_999, limit: 16_777_280), ["99999999", "16777280"]),
             (.truncated(expected: 24, received: 18), ["24", "18"]),
             (.badMagic(0xDEAD_BEEF), ["0xDEADBEEF", "0x59435043"]),
