@@ -28,6 +28,7 @@ let package = Package(
         // 6.1 kernel headers. No logic lives here.
         .target(name: "CUserfaultfd"),
         .target(name: "CPagemap"),
+        .target(name: "CSched"),
 
         // The project's system libraries (Debian: liburing-dev, libelf-dev).
         .systemLibrary(
@@ -41,7 +42,7 @@ let package = Package(
         // syscalls; and LockedValue, the lock ThreadSanitizer can see (make tsan).
         .target(
             name: "SystemCalls",
-            dependencies: [.product(name: "SystemPackage", package: "swift-system")]),
+            dependencies: ["CSched", .product(name: "SystemPackage", package: "swift-system")]),
 
         .target(
             name: "UFFDCore",
@@ -78,7 +79,7 @@ let package = Package(
                            "SystemCalls"]),
         .executableTarget(
             name: "postcopy",
-            dependencies: ["PostcopySource", "PostcopyDest", "PostcopyWire", "Bitmaps", "UFFDCore", "FaultBench",
+            dependencies: ["PostcopySource", "PostcopyDest", "PostcopyWire", "Bitmaps", "UFFDCore", "FaultBench", "SystemCalls",
                            .product(name: "ArgumentParser", package: "swift-argument-parser"),
                            .product(name: "Logging", package: "swift-log"),
                            .product(name: "SystemPackage", package: "swift-system")]),

@@ -16,6 +16,7 @@
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <time.h>
+#include <sched.h>
 #include <unistd.h>
 
 int floor_uffd_open(void) {
@@ -254,6 +255,8 @@ struct remote_run {
     uint8_t *reply;         // handler's page buffer (page-aligned)
     uint8_t *chunk;         // receiver's chunk buffer (page-aligned)
     uint8_t *faulted;       // per page: 1 if the handler got a fault for it
+    const uint8_t *stream_cpus;  // CPU mask for the stream's two threads, or NULL
+    size_t stream_cpus_bytes;
     atomic_int error;       // first errno any thread met, 0 if none
     // Results, each written by one thread and read after it is joined.
     uint64_t faults, faults_present;
@@ -346,12 +349,18 @@ static void *remote_handler_main(void *raw) {
     return NULL;
 }
 
+/// Confines the calling stream thread to the run's stream CPUs, if any.
+static int remote_confine(const struct remote_run *run) {
+    if (!run->stream_cpus) return 0;
+    return sched_setaffinity(0, run->stream_cpus_bytes, (const cpu_set_t *)run->stream_cpus) == 0 ? 0 : errno;
+}
+
 /// The source's background stream: every page once, in order, in chunks of
 /// FLOOR_STREAM_CHUNK_PAGES pages, each after an 8-byte header (its first
 /// page index), one sendmsg per chunk, as fast as the socket takes them.
 static void *remote_streamer_main(void *raw) {
     struct remote_run *run = raw;
-    int error = 0;
+    int error = remote_confine(run);
     run->stream_start = now_ns();
     for (uint64_t first = 0; first < run->pages && !error; first += FLOOR_STREAM_CHUNK_PAGES) {
         uint64_t count = run->pages - first < FLOOR_STREAM_CHUNK_PAGES ? run->pages - first : FLOOR_STREAM_CHUNK_PAGES;
@@ -392,7 +401,7 @@ static int remote_place(struct remote_run *run, uint64_t first, uint64_t count) 
 /// places it, until every page has arrived.
 static void *remote_receiver_main(void *raw) {
     struct remote_run *run = raw;
-    int error = 0;
+    int error = remote_confine(run);
     uint64_t next = 0;
     while (next < run->pages && !error) {
         uint64_t first;
@@ -418,12 +427,14 @@ static void *map_anonymous(size_t length) {
 }
 
 int floor_remote_faults(int transport, int stream, size_t pages, const uint32_t *order, uint64_t *ns,
-                        uint8_t *faulted, struct floor_remote_stats *stats) {
+                        uint8_t *faulted, const uint8_t *stream_cpus, size_t stream_cpus_bytes,
+                        struct floor_remote_stats *stats) {
     long page_size = sysconf(_SC_PAGESIZE);
     if (page_size <= 0) return errno ? errno : EINVAL;
     if (pages == 0 || pages > UINT32_MAX || (transport != FLOOR_UNIX && transport != FLOOR_TCP)) return EINVAL;
     struct remote_run run = {.pages = pages, .page_size = (size_t)page_size, .uffd = -1,
-                             .request = {-1, -1}, .stream = {-1, -1}, .faulted = faulted};
+                             .request = {-1, -1}, .stream = {-1, -1}, .faulted = faulted,
+                             .stream_cpus = stream_cpus, .stream_cpus_bytes = stream_cpus_bytes};
     atomic_init(&run.error, 0);
     memset(faulted, 0, pages);
     size_t length = pages * run.page_size;

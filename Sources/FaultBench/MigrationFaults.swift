@@ -66,9 +66,11 @@ public enum MigrationFaults {
     /// affects both alike. Every region is `pages` pages; "random" is one
     /// seeded permutation. `placingThreads` sets the library destination's
     /// (`PostcopyDestination.Configuration.placingThreads`); nil keeps its default.
+    /// `streamCPUs` confines the stream's threads, the library's (both
+    /// sides' `streamCPUs`) and the floor's alike.
     public static func run(pages: Int, rounds: Int, transports: [Transport] = Transport.allCases,
                            orders: [Order] = Order.allCases, streams: [Bool] = [false, true],
-                           classes: [Class] = Class.allCases, placingThreads: Int? = nil,
+                           classes: [Class] = Class.allCases, placingThreads: Int? = nil, streamCPUs: CPUSet? = nil,
                            progress: (String) -> Void = { _ in }) throws -> [Round] {
         var generator = SplitMix64(seed: 42)
         let permutation = (0..<UInt32(pages)).shuffled(using: &generator)
@@ -85,7 +87,7 @@ public enum MigrationFaults {
                                          + "\(stream ? ", stream" : ""), \(implementation.rawValue)")
                                 results.append(try measure(implementation, faultClass, transport: transport, order: order,
                                                            stream: stream, pages: pages, permutation: permutation,
-                                                           placingThreads: placingThreads))
+                                                           placingThreads: placingThreads, streamCPUs: streamCPUs))
                             }
                         }
                     }
@@ -96,16 +98,20 @@ public enum MigrationFaults {
     }
 
     static func measure(_ implementation: Implementation, _ faultClass: Class, transport: Transport, order: Order,
-                        stream: Bool, pages: Int, permutation: [UInt32], placingThreads: Int?) throws -> Round {
+                        stream: Bool, pages: Int, permutation: [UInt32], placingThreads: Int?,
+                        streamCPUs: CPUSet? = nil) throws -> Round {
         var nanoseconds = [UInt64](repeating: 0, count: pages)
         let start = ContinuousClock.now
         switch (implementation, faultClass) {
         case (.floor, .remote):
             var faulted = [UInt8](repeating: 0, count: pages)
             var stats = floor_remote_stats()
-            let result = permutation.withUnsafeBufferPointer {
-                floor_remote_faults(transport.floor, stream ? 1 : 0, pages, order == .random ? $0.baseAddress : nil,
-                                    &nanoseconds, &faulted, &stats)
+            let mask = streamCPUs?.mask
+            let result = permutation.withUnsafeBufferPointer { touchOrder in
+                (mask ?? []).withUnsafeBufferPointer { cpus in
+                    floor_remote_faults(transport.floor, stream ? 1 : 0, pages, order == .random ? touchOrder.baseAddress : nil,
+                                        &nanoseconds, &faulted, mask == nil ? nil : cpus.baseAddress, cpus.count, &stats)
+                }
             }
             guard result == 0 else { throw Failure(description: "C remote floor: \(String(cString: strerror(result)))") }
         case (.floor, .free):
@@ -114,7 +120,7 @@ public enum MigrationFaults {
                 .map { UInt64($0) }
         case (.library, _):
             nanoseconds = try library(faultClass, transport: transport, order: order, stream: stream, pages: pages,
-                                      permutation: permutation, placingThreads: placingThreads)
+                                      permutation: permutation, placingThreads: placingThreads, streamCPUs: streamCPUs)
         }
         let touchSeconds = Double((ContinuousClock.now - start) / .nanoseconds(1)) / 1e9
         let faulting = nanoseconds.filter { $0 >= faultThresholdNanoseconds }.map { Double($0) }.sorted()
@@ -129,7 +135,7 @@ public enum MigrationFaults {
     /// that keeps it open while free pages are touched) inside this process.
     /// Returns each touch's nanoseconds, after checking every touched page.
     static func library(_ faultClass: Class, transport: Transport, order: Order, stream: Bool, pages: Int,
-                        permutation: [UInt32], placingThreads: Int?) throws -> [UInt64] {
+                        permutation: [UInt32], placingThreads: Int?, streamCPUs: CPUSet?) throws -> [UInt64] {
         let pageSize = SystemPage.size
         let total = pages + 1
         let content = try MemoryMapping(anonymousLength: total * pageSize)
@@ -142,6 +148,7 @@ public enum MigrationFaults {
         var configuration = PostcopySource.Configuration()
         configuration.backgroundStream = stream
         configuration.acceptTimeout = .seconds(30)
+        configuration.streamCPUs = streamCPUs
         let free = faultClass == .free ? [0..<(pages * pageSize)] : []
         let source = try PostcopySource(region: SourceRegion(memory: content.base, length: content.length),
                                         free: free, configuration: configuration)
@@ -156,6 +163,7 @@ public enum MigrationFaults {
         var destinationConfiguration = PostcopyDestination.Configuration()
         destinationConfiguration.eagerZeroMap = false  // free pages must fault to be measured
         if let placingThreads { destinationConfiguration.placingThreads = placingThreads }
+        destinationConfiguration.streamCPUs = streamCPUs
         let destination: PostcopyDestination
         do {
             destination = try PostcopyDestination.connect(to: listener.endpoint, configuration: destinationConfiguration)

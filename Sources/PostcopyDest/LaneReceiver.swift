@@ -1,5 +1,6 @@
 import Bitmaps
 import PostcopyWire
+import SystemCalls
 import UFFDCore
 
 /// Receives one lane's frames and places their pages.
@@ -17,6 +18,9 @@ struct LaneReceiver: Sendable {
     /// How long the urgent lane polls for the next reply before sleeping,
     /// when the stream is quiet.
     let urgentPollTime: Duration
+    /// CPUs the bulk lane's receiving thread, and so its placing threads,
+    /// are confined to; nil: any.
+    let streamCPUs: CPUSet?
     /// Shared by both lanes' runs: the bulk lane records, the urgent lane asks.
     let streamActivity = StreamActivity()
 
@@ -40,6 +44,8 @@ struct LaneReceiver: Sendable {
             socket.pollBeforeSleeping(for: urgentPollTime, when: whileQuiet)
         } else {
             socket.receivePagesInPieces(ofAtMost: bulkPiecePages)
+            // Before the placing threads start: they inherit the set.
+            try streamCPUs?.confineCurrentThread()
         }
         guard !urgentLane && placingThreads > 0 else {
             return try receive(urgentLane: urgentLane, socket: socket, placing: nil)

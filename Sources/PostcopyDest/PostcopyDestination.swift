@@ -73,6 +73,15 @@ public final class PostcopyDestination: Sendable {
         /// (108-147 -> 53-61 us); 8 and 4 cut it further but slowed a 2 GiB
         /// migration 1.4x and 1.8x.
         public var bulkPiecePages = 16
+        /// CPUs the threads that receive and place the background stream
+        /// (the bulk lane's) are confined to; nil: any. Confined, they leave
+        /// the other CPUs to the fault loop, the urgent lane and the
+        /// application, whose wake-ups then find a CPU free: faults wait
+        /// less, the stream moves slower. Measured on 2 vCPUs (both sides'
+        /// stream threads on CPU 1, bench/RESULTS.md): random remote faults
+        /// under the stream 1.1-1.3x the floor, not 1.3-6.8x; a 2 GiB
+        /// migration 1.3-2.8x slower.
+        public var streamCPUs: CPUSet?
         public init() {}
     }
 
@@ -106,6 +115,7 @@ public final class PostcopyDestination: Sendable {
     /// is running.
     public static func connect(to endpoint: Endpoint, memory: Memory = .anonymous,
                                configuration: Configuration = .init()) throws -> PostcopyDestination {
+        try configuration.streamCPUs?.checkAvailable()
         // What does not depend on the source is ready before the switchover
         // clock starts: the kernel's features (a probe uffd), the uffd itself,
         // the latency histograms (two ~220 KiB tables) and the two threads,
@@ -240,7 +250,8 @@ public final class PostcopyDestination: Sendable {
                                     eagerZeroMap: configuration.eagerZeroMap,
                                     placingThreads: configuration.placingThreads,
                                     bulkPiecePages: max(0, configuration.bulkPiecePages),
-                                    urgentPollTime: configuration.urgentPollTime)
+                                    urgentPollTime: configuration.urgentPollTime,
+                                    streamCPUs: configuration.streamCPUs)
         supervisor = LaneSupervisor(link: link, receiver: receiver, ledger: ledger, control: control,
                                     statistics: statistics, endpoint: endpoint, hello: hello,
                                     recoveryDeadline: configuration.recoveryDeadline,

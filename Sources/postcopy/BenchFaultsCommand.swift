@@ -49,6 +49,11 @@ struct BenchFaultsCommand: ParsableCommand {
         """, valueName: "list"))
     var workloads = "idle,stream,free"
 
+    @Option(name: .customLong("stream-cpus"), help: ArgumentHelp(
+        "Confine the stream's threads to these CPUs (e.g. 1), the library's and the C floor's alike.",
+        discussion: StreamCPUs.discussion, valueName: "cpus"))
+    var streamCPUList: String?
+
     @Option(help: "Also write every round's figures as JSON to this file.")
     var json: String?
 
@@ -60,6 +65,7 @@ struct BenchFaultsCommand: ParsableCommand {
         if let placingThreads, !(0...64).contains(placingThreads) {
             throw ValidationError("--placing-threads must be between 0 and 64")
         }
+        _ = try StreamCPUs.validated(streamCPUList)
     }
 
     /// The `--workloads` list as remote-fault stream settings and classes.
@@ -79,10 +85,12 @@ struct BenchFaultsCommand: ParsableCommand {
         let (streams, classes) = try selectedWorkloads()
         let transports: [MigrationFaults.Transport] = transport == "both" ? [.unix, .tcp] : [transport == "tcp" ? .tcp : .unix]
         let interactive = isatty(STDERR_FILENO) == 1
-        print("fault latency: 1 thread touching \(pages) pages (\(pages * 4 / 1024) MiB), \(rounds) rounds")
+        let streamCPUs = try StreamCPUs.validated(streamCPUList)
+        print("fault latency: 1 thread touching \(pages) pages (\(pages * 4 / 1024) MiB), \(rounds) rounds"
+              + (streamCPUs.map { ", stream threads on CPUs \($0)" } ?? ""))
         let results = try MigrationFaults.run(pages: pages, rounds: rounds, transports: transports,
                                               streams: streams.isEmpty ? [false] : streams, classes: classes,
-                                              placingThreads: placingThreads) { step in
+                                              placingThreads: placingThreads, streamCPUs: streamCPUs) { step in
             guard interactive else { return }
             FileHandle.standardError.write("\r\u{1B}[K\(step)".data(using: .utf8)!)
         }

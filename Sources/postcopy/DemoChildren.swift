@@ -22,6 +22,7 @@ struct DemoSourceCommand: ParsableCommand {
     @Option var zero: Double
     @Option var work: String
     @Flag(name: .customLong("no-skip")) var noSkip = false
+    @Option(name: .customLong("stream-cpus")) var streamCPUList: String?
 
     func run() throws {
         let logger = makeLogger("postcopy.demo.source", level: .info)
@@ -30,6 +31,7 @@ struct DemoSourceCommand: ParsableCommand {
         for page in 0..<pages { layout.fill(mapping.page(page), page: page) }
         var configuration = PostcopySource.Configuration()
         configuration.skipPages = !noSkip
+        configuration.streamCPUs = try StreamCPUs.validated(streamCPUList)
         let source = try PostcopySource(region: SourceRegion(memory: mapping.base, length: mapping.length),
                                         free: noSkip ? [] : layout.freeRanges, configuration: configuration)
         // Only after the pagemap scan: reading an untouched page maps the zero
@@ -83,12 +85,14 @@ struct DemoDestCommand: ParsableCommand {
     @Option var threads: Int
     @Option var placingThreads: Int
     @Option var work: String
+    @Option(name: .customLong("stream-cpus")) var streamCPUList: String?
 
     func run() throws {
         let logger = makeLogger("postcopy.demo.dest", level: .info)
         do {
             var configuration = PostcopyDestination.Configuration()
             configuration.placingThreads = placingThreads
+            configuration.streamCPUs = try StreamCPUs.validated(streamCPUList)
             let destination = try PostcopyDestination.connect(to: Endpoint(parsing: connect), configuration: configuration)
             let workload = Workload(region: destination.region, threads: threads)
             let report = try DestCommand.waitShowingProgress(destination)

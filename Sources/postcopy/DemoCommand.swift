@@ -61,6 +61,11 @@ struct DemoCommand: ParsableCommand {
     @Option(name: .customLong("placing-threads"), help: "Destination threads placing streamed pages (0: the bulk lane's receiver places them).")
     var placingThreads = PostcopyDestination.Configuration().placingThreads
 
+    @Option(name: .customLong("stream-cpus"), help: ArgumentHelp(
+        "Confine both sides' background-stream threads to these CPUs (e.g. 1).",
+        discussion: StreamCPUs.discussion, valueName: "cpus"))
+    var streamCPUList: String?
+
     @Option(help: "Seed of the region's layout and content.")
     var seed: UInt64 = 1
 
@@ -78,10 +83,12 @@ struct DemoCommand: ParsableCommand {
         guard ["tcp", "unix"].contains(transport) else { throw ValidationError("--transport is tcp or unix") }
         guard threads >= 0 else { throw ValidationError("--threads must be >= 0") }
         guard (0...64).contains(placingThreads) else { throw ValidationError("--placing-threads must be between 0 and 64") }
+        _ = try StreamCPUs.validated(streamCPUList)
     }
 
     func run() throws {
         let pages = size.bytes / SystemPage.size
+        let streamCPUs = streamCPUList.map { ["--stream-cpus", $0] } ?? []
         let work = FileManager.default.temporaryDirectory.appendingPathComponent("postcopy-demo-\(getpid())").path
         try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: work) }
@@ -92,7 +99,7 @@ struct DemoCommand: ParsableCommand {
         source.executableURL = URL(fileURLWithPath: executable)
         source.arguments = ["demo-source", "--listen", listen, "--pages", "\(pages)", "--seed", "\(seed)",
                             "--free", "\(free)", "--untouched", "\(untouched)", "--zero", "\(zero)",
-                            "--work", work] + (noSkip ? ["--no-skip"] : [])
+                            "--work", work] + (noSkip ? ["--no-skip"] : []) + streamCPUs
         try source.run()
         let endpointFile = "\(work)/endpoint"
         guard let endpoint = waitForFile(endpointFile, while: { source.isRunning }) else {
@@ -103,7 +110,7 @@ struct DemoCommand: ParsableCommand {
         let destination = Process()
         destination.executableURL = URL(fileURLWithPath: executable)
         destination.arguments = ["demo-dest", "--connect", endpoint, "--threads", "\(threads)",
-                                  "--placing-threads", "\(placingThreads)", "--work", work]
+                                  "--placing-threads", "\(placingThreads)", "--work", work] + streamCPUs
         try destination.run()
         destination.waitUntilExit()
         source.waitUntilExit()

@@ -70,6 +70,7 @@ struct DestCommand: ParsableCommand {
             configuration.placingThreads = placingThreads
             configuration.urgentPollTime = .microseconds(urgentPoll)
             configuration.bulkBufferSize = bulkLane.bulkBuffer.bytes
+            configuration.streamCPUs = bulkLane.streamCPUs
             configuration.recoveryDeadline = recoveryDeadline > 0 ? .seconds(recoveryDeadline) : nil
             let destination = try PostcopyDestination.connect(to: Endpoint(parsing: connect), configuration: configuration)
             logger.info("running on \(destination.region.length) bytes at \(destination.region)")

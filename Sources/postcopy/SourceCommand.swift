@@ -61,6 +61,7 @@ struct SourceCommand: ParsableCommand {
         configuration.acceptTimeout = .seconds(acceptTimeout)
         configuration.recoveryDeadline = recoveryDeadline > 0 ? .seconds(recoveryDeadline) : nil
         configuration.bulkBufferSize = bulkLane.bulkBuffer.bytes
+        configuration.streamCPUs = bulkLane.streamCPUs
         let free = try freeRanges.map { try FreeRanges.parse(String(decoding: readFile($0), as: UTF8.self)) } ?? []
         do {
             let region = try SourceRegion(imageAt: FilePath(image))

@@ -101,6 +101,25 @@ struct CommandLineTests {
         #expect(run.status == 64)
     }
 
+    @Test("--stream-cpus that is no CPU list, or names a CPU this process may not use, is refused (exit status 64) and says why",
+          arguments: [(["demo", "--size", "1M"], "x"), (["demo", "--size", "1M"], "1023"),
+                      (["dest", "--connect", "unix:/nonexistent/postcopy.sock"], "2-1"),
+                      (["source", "--listen", "127.0.0.1:0", "--image", "/dev/null"], "1023"),
+                      (["bench-faults"], "0,")])
+    func streamCPUsValidated(command: [String], list: String) throws {
+        let run = try runPostcopy(command + ["--stream-cpus", list], withStandardError: true)
+        #expect(run.status == 64, "\(run.output)")
+        #expect(run.output.contains("Error: --stream-cpus: ") && run.output.contains("'\(list)'") || run.output.contains("CPUs \(list)"),
+                "\(run.output)")
+    }
+
+    @Test("demo --stream-cpus 0 migrates with both sides' stream threads on CPU 0, every page equal")
+    func demoWithStreamCPUs() throws {
+        let run = try runPostcopy(["demo", "--size", "16M", "--threads", "1", "--stream-cpus", "0", "--json"])
+        #expect(run.status == 0, "\(run.output)")
+        #expect(run.output.contains("\"pagesDiffering\" : 0"), "\(run.output)")
+    }
+
     @Test("a destination with no source to reach fails with exit status 1 and says why")
     func unreachableSource() throws {
         let run = try runPostcopy(["dest", "--connect", "unix:/nonexistent/postcopy.sock", "--timeout", "1"])

@@ -115,8 +115,10 @@ func siblingExecutable(_ name: String) -> String {
 }
 
 /// Runs the `postcopy` executable built beside the test bundle; returns its
-/// exit status and standard output.
-func runPostcopy(_ arguments: [String], timeout: Int32 = 240) throws -> (status: Int32, output: String) {
+/// exit status and standard output (with standard error, if
+/// `withStandardError`).
+func runPostcopy(_ arguments: [String], timeout: Int32 = 240,
+                 withStandardError: Bool = false) throws -> (status: Int32, output: String) {
     let executable = postcopyExecutable()
     var pipeEnds: [Int32] = [0, 0]
     precondition(pipe(&pipeEnds) == 0)
@@ -124,6 +126,7 @@ func runPostcopy(_ arguments: [String], timeout: Int32 = 240) throws -> (status:
     posix_spawn_file_actions_init(&actions)
     defer { posix_spawn_file_actions_destroy(&actions) }
     posix_spawn_file_actions_adddup2(&actions, pipeEnds[1], 1)
+    if withStandardError { posix_spawn_file_actions_adddup2(&actions, pipeEnds[1], 2) }
     posix_spawn_file_actions_addclose(&actions, pipeEnds[0])
     let argv = ([executable] + arguments).map { strdup($0) } + [nil]
     defer { argv.forEach { free($0) } }

@@ -76,10 +76,15 @@ struct floor_remote_stats {
 /// placed first do not fault: faulted[p] is 1 for exactly the pages the
 /// handler got a fault for, so the caller can keep the faulting touches.
 ///
+/// `stream_cpus`, if not NULL, is a CPU mask of `stream_cpus_bytes` bytes
+/// (CPU n is bit n % 8 of byte n / 8) that the streamer and receiver threads
+/// confine themselves to, as the library's `streamCPUs` does its own.
+///
 /// At the end every page must hold the source's bytes (else EBADMSG).
 /// Needs `pages` * 4 KiB twice (source copy and region). 0 or an errno.
 int floor_remote_faults(int transport, int stream, size_t pages, const uint32_t *order, uint64_t *ns,
-                        uint8_t *faulted, struct floor_remote_stats *stats);
+                        uint8_t *faulted, const uint8_t *stream_cpus, size_t stream_cpus_bytes,
+                        struct floor_remote_stats *stats);
 
 enum floor_populate_mode {
     /// Write one byte to each page.
