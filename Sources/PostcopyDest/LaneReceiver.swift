@@ -15,6 +15,8 @@ struct LaneReceiver: Sendable {
     let placingThreads: Int
     /// Pieces the bulk lane places a frame in (pages; 0: whole frames).
     let bulkPiecePages: Int
+    /// Pieces while a thread waits at the stream's front (0: `bulkPiecePages`).
+    let frontPiecePages: Int
     /// How long the urgent lane polls for the next reply before sleeping,
     /// when the stream is quiet.
     let urgentPollTime: Duration
@@ -43,7 +45,12 @@ struct LaneReceiver: Sendable {
             let whileQuiet: (@Sendable () -> Bool)? = socket.isTCP ? { @Sendable in activity.isQuiet() } : nil
             socket.pollBeforeSleeping(for: urgentPollTime, when: whileQuiet)
         } else {
-            socket.receivePagesInPieces(ofAtMost: bulkPiecePages)
+            let (activity, bulk, front) = (streamActivity, bulkPiecePages, frontPiecePages)
+            if front > 0 {
+                socket.receivePagesInPieces { activity.isFaultedAtFront() ? front : bulk }
+            } else {
+                socket.receivePagesInPieces(ofAtMost: bulk)
+            }
             // Before the placing threads start: they inherit the set.
             try streamCPUs?.confineCurrentThread()
         }
@@ -76,7 +83,14 @@ struct LaneReceiver: Sendable {
             switch frame {
             case .pages(let offset, let count, let isReply):
                 let first = offset / pageSize
-                if !urgentLane { streamActivity.recordPages() }
+                if !urgentLane {
+                    streamActivity.recordPages()
+                    // A thread faulted on a page of this piece before it
+                    // arrived: it waits at the stream's front.
+                    if (first..<(first + count)).contains(where: ledger.wasRequested) {
+                        streamActivity.recordFaultAtFront()
+                    }
+                }
                 if let placing {
                     let buffer = placing.takeBuffer()
                     socket.movePageData(into: buffer)

@@ -36,9 +36,10 @@ struct FrameReader: ~Copyable {
     var pollNanoseconds: UInt64 = 0
     /// Whether to poll this time; nil: always.
     var pollCondition: (@Sendable () -> Bool)?
-    /// PAGES frames longer than this many pages are handed out in pieces of
-    /// at most this many, each as soon as its bytes are in; 0: whole frames.
-    var pagesPerPiece = 0
+    /// Asked as each piece of a PAGES frame begins: frames longer than that
+    /// many pages are handed out in pieces of at most that many, each as
+    /// soon as its bytes are in; 0 (or nil): whole frames.
+    var pagesPerPiece: (@Sendable () -> Int)?
     /// The pages of the current PAGES frame not handed out yet, if it is
     /// being handed out in pieces.
     private var piecesLeft: (offset: Int, count: Int, isReply: Bool)?
@@ -157,12 +158,13 @@ struct FrameReader: ~Copyable {
     // MARK: PAGES in pieces
 
     /// Reads the data of a PAGES frame whose fields are consumed: all of it,
-    /// or only its first piece when the frame is longer than `pagesPerPiece`
+    /// or only its first piece when the frame is longer than `pagesPerPiece()`
     /// (`nextPiece` hands out the rest).
     ///
     /// - Returns: The frame, or its first piece as a PAGES frame of its own.
     mutating func readPages(offset: Int, count: Int, isReply: Bool, geometry: Geometry) throws(WireError) -> Frame {
-        let piece = pagesPerPiece > 0 ? min(count, pagesPerPiece) : count
+        let size = pagesPerPiece?() ?? 0
+        let piece = size > 0 ? min(count, size) : count
         try readPageData(piece * geometry.pageSize, dataBehind: (count - piece) * geometry.pageSize)
         if piece < count {
             piecesLeft = (offset + piece * geometry.pageSize, count - piece, isReply)

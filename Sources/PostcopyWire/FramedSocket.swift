@@ -220,6 +220,18 @@ public final class FramedSocket: @unchecked Sendable {
     /// - Precondition: `pages` is not negative; no thread is in `receive`.
     public func receivePagesInPieces(ofAtMost pages: Int) {
         precondition(pages >= 0, "negative piece size \(pages)")
+        receivePagesInPieces(ofAtMost: { pages })
+    }
+
+    /// As `receivePagesInPieces(ofAtMost:)` with a size that may change:
+    /// `pages` is asked, on the receiving thread, as each piece begins.
+    ///
+    /// For a bulk lane that places small pieces only while a thread waits
+    /// at the stream's front, and large ones, cheaper to place, otherwise.
+    ///
+    /// - Precondition: No thread is in `receive`. A negative answer from
+    ///   `pages` counts as 0.
+    public func receivePagesInPieces(ofAtMost pages: @escaping @Sendable () -> Int) {
         claimReceiving("receivePagesInPieces")
         defer { receiving.store(false, ordering: .releasing) }
         reader.pagesPerPiece = pages

@@ -137,6 +137,27 @@ struct RoundTripTests {
         #expect(destination.bytesReceived == (16 + 40 * 4096) + 24 + (16 + 3 * 4096) + (16 + 4096))
     }
 
+    @Test("A piece size that changes is asked as each piece begins: pieces of 4, 1 and 16 pages, then the rest whole")
+    func piecesOfChangingSize() throws {
+        let (source, destination) = try FramedSocket.pair()
+        source.geometry = smallGeometry
+        destination.geometry = smallGeometry
+        let sizes = PieceSizes([4, 1, 16, 0])
+        destination.receivePagesInPieces { sizes.next() }
+        let data = pattern(tag: 5, count: 40 * 4096)
+        let sender = Worker {
+            try data.withUnsafeBytes { try source.sendPages(offset: 0, count: 40, isReply: false, data: $0) }
+            try source.send(.done)
+        }
+        for (first, count) in [(0, 4), (4, 1), (5, 16), (21, 19)] {
+            #expect(try destination.receive() == .pages(offset: first * 4096, count: count, isReply: false))
+            #expect(Array(destination.pageData) == Array(data[(first * 4096)..<((first + count) * 4096)]))
+        }
+        #expect(try destination.receive() == .done)
+        #expect(sizes.asked == 4)  // once per piece, not for DONE
+        try sender.join()
+    }
+
     @Test("A PAGES frame cut after its first piece: the piece is handed out, then the cut is reported with the frame's length")
     func pagesInPiecesTruncated() throws {
         let peer = RawPeer(geometry: smallGeometry)
@@ -255,6 +276,19 @@ struct RoundTripTests {
 private struct PagesReceived {
     var next = 0
     var pieces = 0
+}
+
+/// Piece sizes handed out in turn (0 once they run out), counting the asks.
+private final class PieceSizes: Sendable {
+    private let state: Mutex<(sizes: [Int], asked: Int)>
+    init(_ sizes: [Int]) { state = Mutex((sizes, 0)) }
+    func next() -> Int {
+        state.withLock { state in
+            state.asked += 1
+            return state.sizes.isEmpty ? 0 : state.sizes.removeFirst()
+        }
+    }
+    var asked: Int { state.withLock { $0.asked } }
 }
 
 /// How often a poll condition was asked, from the receiving thread.
