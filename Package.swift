@@ -28,7 +28,7 @@ let package = Package(
         // 6.1 kernel headers. No logic lives here.
         .target(name: "CUserfaultfd"),
         .target(name: "CPagemap"),
-        .target(name: "CSched"),
+        .target(name: "CThread"),
 
         // The project's system libraries (Debian: liburing-dev, libelf-dev).
         .systemLibrary(
@@ -42,7 +42,7 @@ let package = Package(
         // syscalls; and LockedValue, the lock ThreadSanitizer can see (make tsan).
         .target(
             name: "SystemCalls",
-            dependencies: ["CSched", .product(name: "SystemPackage", package: "swift-system")]),
+            dependencies: ["CThread", .product(name: "SystemPackage", package: "swift-system")]),
 
         .target(
             name: "UFFDCore",

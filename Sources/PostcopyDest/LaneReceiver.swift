@@ -46,7 +46,8 @@ struct LaneReceiver: Sendable {
             socket.pollBeforeSleeping(for: urgentPollTime, when: whileQuiet)
         } else {
             let (activity, bulk, front) = (streamActivity, bulkPiecePages, frontPiecePages)
-            if front > 0 {
+            // Front pieces only where they are smaller (bulk 0: whole frames).
+            if front > 0 && (bulk == 0 || front < bulk) {
                 socket.receivePagesInPieces { activity.isFaultedAtFront() ? front : bulk }
             } else {
                 socket.receivePagesInPieces(ofAtMost: bulk)

@@ -37,7 +37,9 @@ final class StreamActivity: Sendable {
     /// Whether no pages have arrived on the bulk lane for `quietTime` before
     /// `now` (monotonic nanoseconds).
     func isQuiet(at now: UInt64 = monotonicNanoseconds()) -> Bool {
-        now &- lastPages.load(ordering: .relaxed) > Self.nanoseconds(Self.quietTime)
+        let last = lastPages.load(ordering: .relaxed)
+        // Pages recorded after `now` was read: flowing, not a wrapped gap.
+        return now >= last && now - last > Self.nanoseconds(Self.quietTime)
     }
 
     /// Records that the bulk lane delivered, at `now`, a page a thread had

@@ -68,7 +68,7 @@ public final class PostcopySource: Sendable {
     /// Prepares to serve `region`: classifies its pages (which may read all
     /// of it, see `SkipPlan`). `free` are byte ranges the caller declares free.
     public init(region: SourceRegion, free: [Range<Int>] = [], configuration: Configuration = .init()) throws {
-        let maxBatch = (FrameLimits().maxBodyLength - 16) / SystemPage.size
+        let maxBatch = FrameLimits().maxPagesPerFrame(pageSize: SystemPage.size)
         guard (1...maxBatch).contains(configuration.streamBatchPages) else {
             throw SourceError.badBatchSize(configuration.streamBatchPages, maximum: maxBatch)
         }

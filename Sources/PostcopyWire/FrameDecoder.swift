@@ -6,6 +6,11 @@ public struct FrameLimits: Sendable, Equatable {
     /// The most offsets one REQUEST may carry.
     public var maxRequestCount: Int
 
+    /// The most pages one PAGES frame may carry under these limits.
+    public func maxPagesPerFrame(pageSize: Int) -> Int {
+        (maxBodyLength - FrameType.pages.minimumBodyLength) / pageSize
+    }
+
     public init(maxBodyLength: Int = (16 << 20) + 64, maxRequestCount: Int = 65536) {
         precondition(maxBodyLength >= 40 && maxBodyLength <= Int(UInt32.max),
                      "maxBodyLength must hold a HELLO and fit the header's u32")

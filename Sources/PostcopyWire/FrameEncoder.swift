@@ -38,16 +38,16 @@ struct FrameEncoder {
     /// - Throws: What a receiver with the same geometry and limits would
     ///   throw for this frame, so this side never sends a frame the other
     ///   must reject.
+    /// - Precondition: `dataLength` is `count` pages: the caller's count
+    ///   and data disagreeing is a bug on this side, not the peer's.
     mutating func appendPagesHead(
         offset: Int, count: Int, isReply: Bool, dataLength: Int, geometry: Geometry?, limits: FrameLimits
     ) throws(WireError) {
         guard let geometry else { throw .frameBeforeHandshake(type: FrameType.pages.rawValue) }
         try geometry.checkRange(offset: UInt64(truncatingIfNeeded: offset), count: count)
+        precondition(dataLength == count * geometry.pageSize,
+                     "PAGES of \(count) pages of \(geometry.pageSize) bytes with \(dataLength) bytes of data")
         let bodyLength = FrameType.pages.minimumBodyLength + dataLength
-        let expected = FrameType.pages.minimumBodyLength + count * geometry.pageSize
-        guard bodyLength == expected else {
-            throw .bodyLengthMismatch(type: FrameType.pages.rawValue, expected: expected, actual: bodyLength)
-        }
         guard bodyLength <= limits.maxBodyLength else {
             throw .oversizedFrame(length: bodyLength, limit: limits.maxBodyLength)
         }

@@ -38,7 +38,7 @@ struct FrameReader: ~Copyable {
     var pollCondition: (@Sendable () -> Bool)?
     /// Asked as each piece of a PAGES frame begins: frames longer than that
     /// many pages are handed out in pieces of at most that many, each as
-    /// soon as its bytes are in; 0 (or nil): whole frames.
+    /// soon as its bytes are in; 0 or less (or nil): whole frames.
     var pagesPerPiece: (@Sendable () -> Int)?
     /// The pages of the current PAGES frame not handed out yet, if it is
     /// being handed out in pieces.

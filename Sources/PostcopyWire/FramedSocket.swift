@@ -112,8 +112,8 @@ public final class FramedSocket: @unchecked Sendable {
     /// - Parameter isReply: The frame answers a REQUEST.
     /// - Throws: What the receiver would throw (`frameBeforeHandshake`
     ///   without a geometry, `zeroCount`, `offsetUnaligned`,
-    ///   `offsetOutOfRange`, `bodyLengthMismatch` when `data.count` is not
-    ///   `count * pageSize`, `oversizedFrame`), or `.system` from `sendmsg`.
+    ///   `offsetOutOfRange`, `oversizedFrame`), or `.system` from `sendmsg`.
+    /// - Precondition: `data.count` is `count * pageSize`.
     public func sendPages(offset: Int, count: Int, isReply: Bool, data: UnsafeRawBufferPointer) throws(WireError) {
         let geometry = self.geometry
         try sendState.withLock { state throws(WireError) in

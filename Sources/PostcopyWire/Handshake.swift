@@ -25,7 +25,7 @@ public struct Features: OptionSet, Sendable, Hashable {
     /// The source answers a REQUEST for a free page with ZERO, not PAGES.
     public static let zeroReplies = Features(rawValue: 1 << 1)
 
-    /// Every feature protocol version 1 defines; other bits are rejected.
+    /// Every feature this protocol version defines; other bits are rejected.
     public static let known: Features = [.skipBitmap, .zeroReplies]
 }
 

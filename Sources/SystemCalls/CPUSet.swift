@@ -1,7 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import CSched
+import CThread
 import SystemPackage
 
 /// A set of CPUs, as `sched_setaffinity(2)` takes them, written the way
@@ -69,9 +69,6 @@ public struct CPUSet: Hashable, Sendable, CustomStringConvertible {
         return parts.joined(separator: ",")
     }
 
-    /// Whether every CPU of this set is in `other`.
-    public func isSubset(of other: CPUSet) -> Bool { Set(cpus).isSubset(of: other.cpus) }
-
     /// The set as `sched_setaffinity(2)` takes it: `capacity / 8` bytes,
     /// CPU n at bit n % 8 of byte n / 8.
     public var mask: [UInt8] {
@@ -81,61 +78,106 @@ public struct CPUSet: Hashable, Sendable, CustomStringConvertible {
     }
 
     /// Why threads cannot be confined to a set.
-    public struct ConfinementError: Error, Equatable, CustomStringConvertible {
-        /// The set asked for.
-        public let requested: CPUSet
-        /// The CPUs the thread may run on, when that was the reason.
-        public let allowed: CPUSet?
-        /// The errno of `sched_setaffinity(2)`, when it failed.
-        public let errno: Errno?
-
-        public init(requested: CPUSet, allowed: CPUSet?, errno: Errno?) {
-            (self.requested, self.allowed, self.errno) = (requested, allowed, errno)
-        }
+    public enum ConfinementError: Error, Equatable, CustomStringConvertible {
+        /// The kernel allows only `granted` of the CPUs asked for (nil:
+        /// none): the others are offline, absent, or outside the process's
+        /// cpuset.
+        case unavailable(requested: CPUSet, granted: CPUSet?)
+        /// `call` failed with `errno`.
+        case systemCall(requested: CPUSet, call: String, errno: Errno)
 
         public var description: String {
-            if let allowed {
-                return "cannot confine threads to CPUs \(requested): this process may run only on CPUs \(allowed)"
+            switch self {
+            case .unavailable(let requested, let granted?):
+                return "cannot confine threads to CPUs \(requested): of those, only CPUs \(granted) are online and allowed to this process (its cpuset)"
+            case .unavailable(let requested, nil):
+                return "cannot confine threads to CPUs \(requested): none of them is online and allowed to this process (its cpuset)"
+            case .systemCall(let requested, let call, let errno):
+                return "cannot confine threads to CPUs \(requested): \(call) failed: \(errno)"
             }
-            return "cannot confine threads to CPUs \(requested): sched_setaffinity failed: \(errno.map { "\($0)" } ?? "unknown error")"
         }
     }
 
-    /// Checks that the calling thread may run on every CPU of this set, as
-    /// a thread it starts must to be confined to it: a configuration's
-    /// early check, before any thread depends on it.
+    /// Checks that a thread can be confined to exactly this set, by
+    /// confining a short-lived thread of its own: a configuration's early
+    /// check, before any thread depends on it. The calling thread is left
+    /// alone. (The process's own affinity is no bound: a thread may move
+    /// anywhere in its cpuset, such as to CPUs kept free of the application.)
     ///
-    /// - Throws: `ConfinementError` naming the CPUs the thread may use.
+    /// - Throws: What `confineCurrentThread` would throw.
+    /// - Complexity: One thread created and joined.
     public func checkAvailable() throws(ConfinementError) {
-        let allowed: CPUSet
-        do {
-            allowed = try Self.currentThreadAffinity()
-        } catch {
-            throw ConfinementError(requested: self, allowed: nil, errno: error)
+        let result = Self.onThreadOfItsOwn { () -> ConfinementError? in
+            do throws(ConfinementError) {
+                try self.confineCurrentThread()
+                return nil
+            } catch {
+                return error
+            }
         }
-        guard isSubset(of: allowed) else { throw ConfinementError(requested: self, allowed: allowed, errno: nil) }
+        if let error = result { throw error }
     }
 
     /// Confines the calling thread to these CPUs (`sched_setaffinity(2)` on
-    /// the thread). Threads it starts afterwards inherit the set.
+    /// the thread), and reads the set back: the kernel silently leaves out
+    /// CPUs outside the process's cpuset. Threads it starts afterwards
+    /// inherit the set.
     ///
-    /// - Throws: `ConfinementError` with `EINVAL` when none of these CPUs is
-    ///   online and allowed to the thread (its cpuset), `EPERM` without the
-    ///   privilege.
+    /// - Throws: `unavailable` when the kernel allows the thread fewer CPUs
+    ///   (EINVAL: none), `systemCall` for any other failure (EPERM without
+    ///   the privilege). On `unavailable` with some CPUs granted, the thread
+    ///   stays confined to those.
     public func confineCurrentThread() throws(ConfinementError) {
         let mask = self.mask
-        let result = SystemCall.retryingInterrupts { mask.withUnsafeBufferPointer { csched_set_affinity($0.baseAddress, $0.count) } }
-        if case .failure(let errno) = result { throw ConfinementError(requested: self, allowed: nil, errno: errno) }
+        let result = SystemCall.retryingInterrupts { mask.withUnsafeBufferPointer { cthread_set_affinity($0.baseAddress, $0.count) } }
+        switch result {
+        case .success: break
+        case .failure(.invalidArgument): throw .unavailable(requested: self, granted: nil)
+        case .failure(let errno): throw .systemCall(requested: self, call: "sched_setaffinity", errno: errno)
+        }
+        let granted: CPUSet
+        do {
+            granted = try Self.currentThreadAffinity()
+        } catch {
+            throw .systemCall(requested: self, call: "sched_getaffinity", errno: error)
+        }
+        guard granted == self else { throw .unavailable(requested: self, granted: granted) }
+    }
+
+    /// Runs `body` on a new POSIX thread and returns its result once the
+    /// thread has ended.
+    private static func onThreadOfItsOwn(_ body: @escaping () -> ConfinementError?) -> ConfinementError? {
+        let box = ProbeBox(body)
+        let context = Unmanaged.passRetained(box).toOpaque()
+        var thread = pthread_t()
+        let created = pthread_create(&thread, nil, { raw in
+            let box = Unmanaged<ProbeBox>.fromOpaque(raw!).takeRetainedValue()
+            box.result = box.body()
+            return nil
+        }, context)
+        // EAGAIN (no more threads) leaves nothing to check with; the caller
+        // could not start its own threads either.
+        precondition(created == 0, "pthread_create: \(String(cString: strerror(created)))")
+        let joined = pthread_join(thread, nil)
+        precondition(joined == 0, "pthread_join: \(joined)")
+        return box.result
     }
 
     /// The CPUs the calling thread may run on (`sched_getaffinity(2)`).
     public static func currentThreadAffinity() throws(Errno) -> CPUSet {
         var mask = [UInt8](repeating: 0, count: capacity / 8)
-        let result = SystemCall.retryingInterrupts { mask.withUnsafeMutableBufferPointer { csched_get_affinity($0.baseAddress, $0.count) } }
+        let result = SystemCall.retryingInterrupts { mask.withUnsafeMutableBufferPointer { cthread_get_affinity($0.baseAddress, $0.count) } }
         if case .failure(let errno) = result { throw errno }
         let cpus = (0..<capacity).filter { mask[$0 / 8] & (1 << ($0 % 8)) != 0 }
         // A running thread may always run somewhere.
         precondition(!cpus.isEmpty, "sched_getaffinity returned an empty mask")
         return CPUSet(cpus)
     }
+}
+
+/// `CPUSet.checkAvailable`'s probe: what the thread runs and what it found.
+private final class ProbeBox {
+    let body: () -> CPUSet.ConfinementError?
+    var result: CPUSet.ConfinementError?
+    init(_ body: @escaping () -> CPUSet.ConfinementError?) { self.body = body }
 }

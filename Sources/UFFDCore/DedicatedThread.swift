@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Synchronization
+import SystemCalls
 
 /// A POSIX thread of its own for blocking work: a fault loop waiting in
 /// `poll(2)`, a lane receiver waiting in `recv(2)`.
@@ -14,11 +15,14 @@ public final class DedicatedThread: @unchecked Sendable {
     private var handle = pthread_t()
     private let joined = Joined()
 
-    /// Starts a thread running `body`; `name` identifies it in errors.
+    /// Starts a thread running `body`; `name` identifies it in errors and,
+    /// cut to 15 bytes, in process listings (`top -H`, /proc/PID/task).
     public init(name: String, _ body: @escaping @Sendable () -> Void) {
-        let context = Unmanaged.passRetained(Context(body: body)).toOpaque()
+        let context = Unmanaged.passRetained(Context(name: name, body: body)).toOpaque()
         let result = pthread_create(&handle, nil, { raw in
-            Unmanaged<Context>.fromOpaque(raw!).takeRetainedValue().body()
+            let context = Unmanaged<Context>.fromOpaque(raw!).takeRetainedValue()
+            ThreadName.setCurrent(context.name)
+            context.body()
             return nil
         }, context)
         // EAGAIN (no more threads) is a resource limit, but every caller of
@@ -34,8 +38,9 @@ public final class DedicatedThread: @unchecked Sendable {
     }
 
     private final class Context {
+        let name: String
         let body: @Sendable () -> Void
-        init(body: @escaping @Sendable () -> Void) { self.body = body }
+        init(name: String, body: @escaping @Sendable () -> Void) { (self.name, self.body) = (name, body) }
     }
 }
 

@@ -42,8 +42,9 @@ struct CPUSetTests {
 
     @Test("A confined thread runs only on its set, and a thread it starts inherits the set")
     func confines() throws {
+        let cpu = try CPUSet.currentThreadAffinity().cpus.last!
         let (own, child) = try onOwnThread { () throws -> (CPUSet, CPUSet) in
-            try CPUSet([0]).confineCurrentThread()
+            try CPUSet([cpu]).confineCurrentThread()
             let own = try CPUSet.currentThreadAffinity()
             let childSet = LockedValue<Result<CPUSet, Errno>?>(nil)
             DedicatedThread(name: "child") {
@@ -51,27 +52,57 @@ struct CPUSetTests {
             }.join()
             return (own, try childSet.withLock { $0! }.get())
         }
-        #expect(own == CPUSet([0]))
-        #expect(child == CPUSet([0]))
+        #expect(own == CPUSet([cpu]))
+        #expect(child == CPUSet([cpu]))
     }
 
-    @Test("A CPU this process may not run on is refused: checkAvailable names the allowed set, confining gets EINVAL")
+    @Test("CPUs the kernel does not allow are refused: none (EINVAL), or some, naming those it granted; the caller's own affinity is untouched")
     func unavailable() throws {
         let allowed = try CPUSet.currentThreadAffinity()
         // 1023 is beyond this machine's CPUs; anywhere it exists, skip.
         try #require(!allowed.cpus.contains(1023))
-        let error = #expect(throws: CPUSet.ConfinementError.self) { try CPUSet([1023]).checkAvailable() }
-        #expect(error == CPUSet.ConfinementError(requested: CPUSet([1023]), allowed: allowed, errno: nil))
-        #expect(error?.description.contains("only on CPUs \(allowed)") == true)
+        let none = CPUSet([1023])
+        #expect(throws: CPUSet.ConfinementError.unavailable(requested: none, granted: nil)) { try none.checkAvailable() }
+        let some = CPUSet([allowed.cpus[0], 1023])
+        #expect(throws: CPUSet.ConfinementError.unavailable(requested: some, granted: CPUSet([allowed.cpus[0]]))) {
+            try some.checkAvailable()
+        }
+        #expect(CPUSet.ConfinementError.unavailable(requested: some, granted: CPUSet([allowed.cpus[0]])).description
+                .contains("only CPUs \(allowed.cpus[0]) are online"))
         let confining = try onOwnThread { () -> CPUSet.ConfinementError? in
             do throws(CPUSet.ConfinementError) {
-                try CPUSet([1023]).confineCurrentThread()
+                try none.confineCurrentThread()
                 return nil
             } catch {
                 return error
             }
         }
-        #expect(confining == CPUSet.ConfinementError(requested: CPUSet([1023]), allowed: nil, errno: .invalidArgument))
-        #expect(try CPUSet.currentThreadAffinity() == allowed)  // this thread untouched
+        #expect(confining == .unavailable(requested: none, granted: nil))
+        #expect(try CPUSet.currentThreadAffinity() == allowed)  // checkAvailable ran elsewhere
+        try allowed.checkAvailable()
+    }
+
+    @Test("A dedicated thread carries its name, cut to the kernel's 15 bytes, in /proc")
+    func threadNames() throws {
+        let names = LockedValue<[String]>([])
+        for name in ["bulk lane", "a name longer than fifteen bytes"] {
+            DedicatedThread(name: name) {
+                let comm = (try? String(contentsOfProcFile: "/proc/thread-self/comm")) ?? "?"
+                names.withLock { $0.append(comm) }
+            }.join()
+        }
+        #expect(names.withLock { $0 } == ["bulk lane", "a name longer t"])
+    }
+}
+
+extension String {
+    /// A /proc file's text without its final newline.
+    init(contentsOfProcFile path: String) throws {
+        let descriptor = try FileDescriptor.open(path, .readOnly)
+        defer { try? descriptor.close() }
+        var bytes = [UInt8](repeating: 0, count: 4096)
+        let count = try bytes.withUnsafeMutableBytes { try descriptor.read(into: $0) }
+        self = String(decoding: bytes[..<count], as: UTF8.self)
+        if hasSuffix("\n") { removeLast() }
     }
 }
