@@ -13,6 +13,7 @@ final class DestinationStatistics: Sendable {
     let requestFrames = Atomic<Int>(0)
     let pagesReceivedAsReply = Atomic<Int>(0)
     let pagesStreamed = Atomic<Int>(0)
+    let piecesAtFront = Atomic<Int>(0)
     let zeroReplies = Atomic<Int>(0)
     let duplicatePages = Atomic<Int>(0)
     let bytesReceived = Atomic<Int>(0)
@@ -54,6 +55,9 @@ public struct DestinationReport: Sendable, Codable, Equatable {
     public var requestFrames: Int
     public var pagesReceivedAsReply: Int
     public var pagesStreamed: Int
+    /// Pieces of streamed frames cut small because threads waited at the
+    /// stream's front (`Configuration.frontPiecePages`).
+    public var piecesAtFront: Int
     /// ZERO replies: skipped pages requested before the bitmap arrived.
     public var zeroReplies: Int
     /// Pages that arrived after another path had placed them (EEXIST).

@@ -45,10 +45,14 @@ struct LaneReceiver: Sendable {
             let whileQuiet: (@Sendable () -> Bool)? = socket.isTCP ? { @Sendable in activity.isQuiet() } : nil
             socket.pollBeforeSleeping(for: urgentPollTime, when: whileQuiet)
         } else {
-            let (activity, bulk, front) = (streamActivity, bulkPiecePages, frontPiecePages)
+            let (activity, statistics, bulk, front) = (streamActivity, statistics, bulkPiecePages, frontPiecePages)
             // Front pieces only where they are smaller (bulk 0: whole frames).
             if front > 0 && (bulk == 0 || front < bulk) {
-                socket.receivePagesInPieces { activity.isFaultedAtFront() ? front : bulk }
+                socket.receivePagesInPieces {
+                    guard activity.isFaultedAtFront() else { return bulk }
+                    statistics.piecesAtFront.add(1, ordering: .relaxed)
+                    return front
+                }
             } else {
                 socket.receivePagesInPieces(ofAtMost: bulk)
             }

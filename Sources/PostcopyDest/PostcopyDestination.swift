@@ -404,6 +404,7 @@ public final class PostcopyDestination: Sendable {
             requestFrames: statistics.requestFrames.load(ordering: .relaxed),
             pagesReceivedAsReply: statistics.pagesReceivedAsReply.load(ordering: .relaxed),
             pagesStreamed: statistics.pagesStreamed.load(ordering: .relaxed),
+            piecesAtFront: statistics.piecesAtFront.load(ordering: .relaxed),
             zeroReplies: statistics.zeroReplies.load(ordering: .relaxed),
             duplicatePages: statistics.duplicatePages.load(ordering: .relaxed),
             pagesDropped: statistics.pagesDropped.load(ordering: .relaxed),
