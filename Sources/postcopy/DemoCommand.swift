@@ -190,6 +190,7 @@ struct DemoSummary: Codable {
             ["  of them requested from the source", "\(destination.zeroReplies)", share(destination.zeroReplies)],
             ["pages requested on fault", "\(destination.pagesRequested)", share(destination.pagesRequested)],
             ["pages streamed", "\(destination.pagesStreamed)", share(destination.pagesStreamed)],
+            ["  small pieces at the stream's front", "\(destination.piecesAtFront)", ""],
             ["bytes on the wire (both ways)", "\(bytesOnWire)", String(format: "%.1f MiB", Double(bytesOnWire) / Double(1 << 20))],
             ["  beyond the data pages", String(format: "%+.3f%%", wireOverhead * 100), ""],
             ["switchover (connect to running)", String(format: "%.3f ms", destination.switchoverSeconds * 1000), ""],

@@ -114,6 +114,7 @@ struct DestCommand: ParsableCommand {
             ["zero-mapped on fault", "\(report.pagesZeroedOnFault)"],
             ["requested", "\(report.pagesRequested)"],
             ["streamed", "\(report.pagesStreamed)"],
+            ["  small pieces at the stream's front", "\(report.piecesAtFront)"],
             ["ZERO replies", "\(report.zeroReplies)"],
             ["duplicates (EEXIST)", "\(report.duplicatePages)"],
             ["bytes received", "\(report.bytesReceived)"],
