@@ -60,7 +60,7 @@ let package = Package(
         // The migration: a framed protocol, and the two sides built on it.
         .target(
             name: "PostcopyWire",
-            dependencies: ["SystemCalls", .product(name: "SystemPackage", package: "swift-system")]),
+            dependencies: ["Bitmaps", "SystemCalls", .product(name: "SystemPackage", package: "swift-system")]),
         .target(
             name: "PostcopySource",
             dependencies: ["PostcopyWire", "Bitmaps", "UFFDCore", "SystemCalls",

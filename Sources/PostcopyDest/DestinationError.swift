@@ -1,8 +1,9 @@
 import Bitmaps
+import PostcopyWire
 import UFFDCore
 
 /// Why a destination could not complete.
-public enum DestinationError: Error, Sendable, Equatable, CustomStringConvertible {
+public enum DestinationError: Error, Sendable, Equatable, CustomStringConvertible, PeerReportable {
     case unexpectedFrame(state: String, frame: String)
     case pageSizeMismatch(source: Int, local: Int)
     case providedMemoryMismatch(length: Int, expected: Int)
@@ -11,6 +12,17 @@ public enum DestinationError: Error, Sendable, Equatable, CustomStringConvertibl
     case regionMoved(from: UInt, to: UInt, length: Int)
     case sourceUnreachable(seconds: Double, attempts: Int, cause: String, lastError: String)
     case differentSource(endpoint: String)
+
+    /// What the source is told: a frame out of place is its fault, a page
+    /// size or region that cannot fit is a disagreement; everything else
+    /// failed here.
+    public var wireErrorCode: WireErrorCode {
+        switch self {
+        case .unexpectedFrame, .doneBeforeComplete: .protocolViolation
+        case .pageSizeMismatch, .providedMemoryMismatch: .geometryMismatch
+        case .system, .regionMoved, .sourceUnreachable, .differentSource: .internal
+        }
+    }
 
     public var description: String {
         switch self {

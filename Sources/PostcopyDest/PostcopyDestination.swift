@@ -252,7 +252,7 @@ public final class PostcopyDestination: Sendable {
             try? link.sendUrgent(.complete(pagesHeld: ledger.pagesHeld))
         })
         control = DestinationControl(isComplete: { [ledger] in ledger.isComplete }, onFirstFailure: { error in
-            link.close(sending: .error(code: WireErrorCode.protocolViolation.rawValue, reason: String("\(error)".prefix(1024))))
+            link.close(sending: .error(reporting: error))
         })
         faultLoop = FaultLoop(uffd: uffd, region: region, ledger: ledger, placer: placer,
                               statistics: statistics, link: link, stop: stopFaults, control: control,
@@ -336,7 +336,7 @@ public final class PostcopyDestination: Sendable {
     /// destination is released.
     private func finishFailed(_ error: any Error) throws -> Never {
         let list = threads.list.withLock { $0 }
-        link.close(sending: .error(code: WireErrorCode.protocolViolation.rawValue, reason: String("\(error)".prefix(1024))))
+        link.close(sending: .error(reporting: error))
         list.dropFirst().forEach { $0.join() }  // the lanes; no page is placed after this
         let current = control.movedTo ?? region
         var poisoned = 0

@@ -105,7 +105,7 @@ public final class PostcopySource: Sendable {
         do {
             return try serve(urgent: urgent, listener: listener, session: session, clock: clock)
         } catch {
-            try? urgent.send(.error(code: WireErrorCode.protocolViolation.rawValue, reason: "\(error)".prefix(1024).description))
+            try? urgent.send(.error(reporting: error))
             throw error
         }
     }
@@ -272,7 +272,7 @@ public final class PostcopySource: Sendable {
             }
         } catch {
             // Tell the destination why, where this lane still carries it.
-            try? urgent.send(.error(code: WireErrorCode.protocolViolation.rawValue, reason: String("\(error)".prefix(1024))))
+            try? urgent.send(.error(reporting: error))
             throw error
         }
     }

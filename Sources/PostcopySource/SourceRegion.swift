@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Bitmaps
+import PostcopyWire
 import SystemPackage
 import UFFDCore
 
@@ -85,7 +86,7 @@ public final class SourceRegion: @unchecked Sendable {
 }
 
 /// Why a source could not serve.
-public enum SourceError: Error, Sendable, Equatable, CustomStringConvertible {
+public enum SourceError: Error, Sendable, Equatable, CustomStringConvertible, PeerReportable {
     case regionNotPageAligned(address: UInt, length: Int)
     case imageNotPageAligned(path: String, size: Int)
     case freeRangeOutsideRegion(start: Int, end: Int, length: Int)
@@ -99,6 +100,18 @@ public enum SourceError: Error, Sendable, Equatable, CustomStringConvertible {
     case acceptTimedOut(lane: String)
     case badBatchSize(Int, maximum: Int)
     case recoveryTimedOut(seconds: Double, cause: String)
+
+    /// What the destination is told: a frame out of place is its fault;
+    /// everything else failed here.
+    public var wireErrorCode: WireErrorCode {
+        switch self {
+        case .unexpectedLane, .sessionMismatch, .unexpectedFrame, .completeTooEarly, .completeCountMismatch:
+            return .protocolViolation
+        case .regionNotPageAligned, .imageNotPageAligned, .freeRangeOutsideRegion, .badFreeRangeLine,
+             .connectionLost, .acceptTimedOut, .badBatchSize, .recoveryTimedOut:
+            return .internal
+        }
+    }
 
     public var description: String {
         switch self {

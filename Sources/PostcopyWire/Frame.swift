@@ -261,10 +261,17 @@ public enum Frame: Sendable, Equatable {
 
     /// The ERROR frame that reports `error` to the peer: its code, and its
     /// description cut to `Wire.maxReasonLength` bytes at a character boundary.
-    public static func error(for error: WireError) -> Frame {
-        var reason = Substring(error.description)
+    public static func error(for error: WireError) -> Frame { .error(reporting: error) }
+
+    /// The ERROR frame that reports any error to the peer: the code a
+    /// `PeerReportable` error names, else `internal` (this side failed, the
+    /// peer did nothing wrong); its description cut to
+    /// `Wire.maxReasonLength` bytes at a character boundary.
+    public static func error(reporting error: any Error) -> Frame {
+        let code = (error as? any PeerReportable)?.wireErrorCode ?? .internal
+        var reason = Substring("\(error)")
         while reason.utf8.count > Wire.maxReasonLength { reason.removeLast() }
-        return .error(code: error.code.rawValue, reason: String(reason))
+        return .error(code: code.rawValue, reason: String(reason))
     }
 
     /// The frame's type.

@@ -3,9 +3,12 @@ import Glibc
 #endif
 import CTestSupport
 import Foundation
+import Bitmaps
 import PostcopyDest
+import PostcopySource
 import PostcopyWire
 import Synchronization
+import SystemCalls
 import Testing
 import UFFDCore
 import Watchdog
@@ -120,4 +123,35 @@ final class PageSource: @unchecked Sendable {
     }
     deinit { pointer.deallocate() }
     var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: pointer, count: count) }
+}
+
+@Suite("ERROR frames name who failed")
+struct PeerReportTests {
+    @Test("Frame.error(reporting:) gives the peer's mistakes protocolViolation, disagreements geometryMismatch, this side's failures internal",
+          arguments: [
+            (WireError.offsetUnaligned(offset: 100, pageSize: 4096), WireErrorCode.protocolViolation),
+            (WireError.unsupportedVersion(1), .versionMismatch),
+            (SourceError.completeTooEarly(pagesNotSent: 3), .protocolViolation),
+            (SourceError.acceptTimedOut(lane: "bulk"), .internal),
+            (DestinationError.doneBeforeComplete(held: 1, pageCount: 2), .protocolViolation),
+            (DestinationError.pageSizeMismatch(source: 65536, local: 4096), .geometryMismatch),
+            (DestinationError.system(operation: "UFFDIO_COPY", errno: 12), .internal),
+            (RunLengthCodec.DecodeError.emptyInput, .protocolViolation),
+            (CPUSet.ConfinementError.unavailable(requested: CPUSet([1023]), granted: nil), .internal),
+          ] as [(any Error & Sendable, WireErrorCode)])
+    func codes(error: any Error & Sendable, code: WireErrorCode) {
+        guard case .error(let sent, let reason) = Frame.error(reporting: error) else { Issue.record("not ERROR"); return }
+        #expect(sent == code.rawValue)
+        #expect(reason == "\(error)")
+    }
+
+    @Test("A long reason is cut to 1024 UTF-8 bytes at a character boundary, so the frame can be sent")
+    func longReason() throws {
+        let error = SourceError.badFreeRangeLine(number: 1, text: String(repeating: "é", count: 700))
+        guard case .error(_, let reason) = Frame.error(reporting: error) else { Issue.record("not ERROR"); return }
+        #expect(reason.utf8.count <= 1024 && reason.utf8.count > 1020)
+        let (source, destination) = try FramedSocket.pair()
+        try source.send(Frame.error(reporting: error))
+        #expect(throws: WireError.remote(code: WireErrorCode.internal.rawValue, reason: reason)) { try destination.receive() }
+    }
 }
