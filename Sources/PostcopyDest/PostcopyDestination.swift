@@ -152,7 +152,7 @@ public final class PostcopyDestination: Sendable {
             }
             guard hello.pageSize == SystemPage.size else {
                 let error = DestinationError.pageSizeMismatch(source: hello.pageSize, local: SystemPage.size)
-                try? urgent.send(.error(code: WireErrorCode.geometryMismatch.rawValue, reason: "\(error)"))
+                try? urgent.send(.error(reporting: error))
                 throw error
             }
             let geometry = hello.geometry

@@ -259,10 +259,6 @@ public enum Frame: Sendable, Equatable {
     /// `FramedSocket.send`; a received ERROR is thrown as `WireError.remote`.
     case error(code: UInt32, reason: String)
 
-    /// The ERROR frame that reports `error` to the peer: its code, and its
-    /// description cut to `Wire.maxReasonLength` bytes at a character boundary.
-    public static func error(for error: WireError) -> Frame { .error(reporting: error) }
-
     /// The ERROR frame that reports any error to the peer: the code a
     /// `PeerReportable` error names, else `internal` (this side failed, the
     /// peer did nothing wrong); its description cut to

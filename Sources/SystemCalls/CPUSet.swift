@@ -107,15 +107,15 @@ public struct CPUSet: Hashable, Sendable, CustomStringConvertible {
     /// - Throws: What `confineCurrentThread` would throw.
     /// - Complexity: One thread created and joined.
     public func checkAvailable() throws(ConfinementError) {
-        let result = Self.onThreadOfItsOwn { () -> ConfinementError? in
+        let failure = LockedValue<ConfinementError?>(nil)
+        DedicatedThread(name: "CPU set probe") {
             do throws(ConfinementError) {
                 try self.confineCurrentThread()
-                return nil
             } catch {
-                return error
+                failure.withLock { $0 = error }
             }
-        }
-        if let error = result { throw error }
+        }.join()
+        if let error = failure.withLock({ $0 }) { throw error }
     }
 
     /// Confines the calling thread to these CPUs (`sched_setaffinity(2)` on
@@ -144,25 +144,6 @@ public struct CPUSet: Hashable, Sendable, CustomStringConvertible {
         guard granted == self else { throw .unavailable(requested: self, granted: granted) }
     }
 
-    /// Runs `body` on a new POSIX thread and returns its result once the
-    /// thread has ended.
-    private static func onThreadOfItsOwn(_ body: @escaping () -> ConfinementError?) -> ConfinementError? {
-        let box = ProbeBox(body)
-        let context = Unmanaged.passRetained(box).toOpaque()
-        var thread = pthread_t()
-        let created = pthread_create(&thread, nil, { raw in
-            let box = Unmanaged<ProbeBox>.fromOpaque(raw!).takeRetainedValue()
-            box.result = box.body()
-            return nil
-        }, context)
-        // EAGAIN (no more threads) leaves nothing to check with; the caller
-        // could not start its own threads either.
-        precondition(created == 0, "pthread_create: \(String(cString: strerror(created)))")
-        let joined = pthread_join(thread, nil)
-        precondition(joined == 0, "pthread_join: \(joined)")
-        return box.result
-    }
-
     /// The CPUs the calling thread may run on (`sched_getaffinity(2)`).
     public static func currentThreadAffinity() throws(Errno) -> CPUSet {
         var mask = [UInt8](repeating: 0, count: capacity / 8)
@@ -175,9 +156,3 @@ public struct CPUSet: Hashable, Sendable, CustomStringConvertible {
     }
 }
 
-/// `CPUSet.checkAvailable`'s probe: what the thread runs and what it found.
-private final class ProbeBox {
-    let body: () -> CPUSet.ConfinementError?
-    var result: CPUSet.ConfinementError?
-    init(_ body: @escaping () -> CPUSet.ConfinementError?) { self.body = body }
-}

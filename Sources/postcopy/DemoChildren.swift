@@ -8,6 +8,7 @@ import PostcopyDest
 import PostcopySource
 import PostcopyWire
 import Synchronization
+import SystemCalls
 import UFFDCore
 
 /// The demo's source process: builds the region in memory, serves it.

@@ -4,6 +4,7 @@ import Logging
 import PostcopyDest
 import PostcopyWire
 import Synchronization
+import SystemCalls
 import UFFDCore
 
 struct DestCommand: ParsableCommand {

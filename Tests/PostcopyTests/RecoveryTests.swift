@@ -6,6 +6,7 @@ import PostcopyDest
 import PostcopySource
 import PostcopyWire
 import SeededRandom
+import SystemCalls
 import Testing
 import UFFDCore
 import Watchdog

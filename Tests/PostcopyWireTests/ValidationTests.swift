@@ -79,10 +79,10 @@ struct ValidationTests {
         #expect(try destination.receive() == .ready)
     }
 
-    @Test("Frame.error(for:) carries the code and a reason cut to 1024 bytes at a character boundary")
+    @Test("Frame.error(reporting:) carries the code and a reason cut to 1024 bytes at a character boundary")
     func errorFrames() throws {
         let long = WireError.geometryMismatch(String(repeating: "日本", count: 400))
-        guard case .error(let code, let reason) = Frame.error(for: long) else { Issue.record("not ERROR"); return }
+        guard case .error(let code, let reason) = Frame.error(reporting: long) else { Issue.record("not ERROR"); return }
         #expect(code == WireErrorCode.geometryMismatch.rawValue)
         #expect(reason.utf8.count <= 1024 && reason.utf8.count > 1020)
         #expect(long.description.hasPrefix(reason))
@@ -93,7 +93,7 @@ struct ValidationTests {
 
         // It is sendable as it is.
         let (source, destination) = try FramedSocket.pair()
-        try source.send(Frame.error(for: long))
+        try source.send(Frame.error(reporting: long))
         #expect(throws: WireError.remote(code: 3, reason: reason)) { try destination.receive() }
     }
 

@@ -2,7 +2,6 @@
 import Glibc
 #endif
 import Synchronization
-import SystemCalls
 
 /// A POSIX thread of its own for blocking work: a fault loop waiting in
 /// `poll(2)`, a lane receiver waiting in `recv(2)`.
