@@ -77,7 +77,7 @@ fuzz: deps
 	cd fuzz && $(SWIFT) build --sanitize fuzzer --sanitize address \
 	  -Xswiftc -sanitize=fuzzer,address -Xcc -fsanitize=fuzzer-no-link,address --product fuzz-decoders
 	mkdir -p fuzz/.build-corpus
-	fuzz/.build/debug/fuzz-decoders -runs=$(FUZZ_RUNS) -max_len=8192 -timeout=10 \
+	fuzz/.build/debug/fuzz-decoders -runs=$(FUZZ_RUNS) -max_len=16384 -timeout=10 \
 	  -artifact_prefix=fuzz/.build-corpus/ fuzz/.build-corpus fuzz/corpus
 
 clean:

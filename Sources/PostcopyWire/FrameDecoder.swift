@@ -8,7 +8,7 @@ public struct FrameLimits: Sendable, Equatable {
 
     /// The most pages one PAGES frame may carry under these limits.
     public func maxPagesPerFrame(pageSize: Int) -> Int {
-        (maxBodyLength - FrameType.pages.minimumBodyLength) / pageSize
+        (maxBodyLength - Wire.pageIndexLength) / pageSize
     }
 
     public init(maxBodyLength: Int = (16 << 20) + 64, maxRequestCount: Int = 65536) {
@@ -38,10 +38,13 @@ extension FrameReader {
         let bodyLength = Int(try read(UInt32.self))
         let rawType = try read(UInt8.self)
         let flags = try read(UInt8.self)
-        guard try read(UInt16.self) == 0 else { throw .nonzeroReserved(field: "header reserved field") }
+        let skip = try read(UInt16.self)
         guard let type = FrameType(rawValue: rawType) else { throw .unknownFrameType(rawType) }
-        guard flags & ~(type == .pages ? PagesFlags.reply : 0) == 0 else {
-            throw .nonzeroReserved(field: type == .pages ? "PAGES header flags other than bit 0" : "header flags byte")
+        guard flags & ~(type == .pages ? PagesFlags.known : 0) == 0 else {
+            throw .nonzeroReserved(field: type == .pages ? "PAGES header flags other than bits 0 and 1" : "header flags byte")
+        }
+        guard skip == 0 || (type == .pages && flags & PagesFlags.continues != 0) else {
+            throw .nonzeroReserved(field: "header skip field of a frame that does not continue")
         }
         guard bodyLength <= limits.maxBodyLength else {
             throw .oversizedFrame(length: bodyLength, limit: limits.maxBodyLength)
@@ -63,7 +66,7 @@ extension FrameReader {
         case .ready: return .ready
         case .bitmap: return try decodeBitmap(bodyLength: bodyLength)
         case .resume: return try decodeResume(bodyLength: bodyLength)
-        case .pages: return try decodePages(bodyLength: bodyLength, flags: flags, geometry: geometry!)
+        case .pages: return try decodePages(bodyLength: bodyLength, flags: flags, skip: skip, geometry: geometry!)
         case .zero, .discard: return try decodePageRange(type, geometry: geometry!)
         case .request: return try decodeRequest(bodyLength: bodyLength, geometry: geometry!, limits: limits)
         case .complete: return try decodeComplete(geometry: geometry)
@@ -127,24 +130,38 @@ extension FrameReader {
         return .resume(hasSkipBitmap: flags & 1 != 0, held: try readBytes(encodedLength))
     }
 
-    private mutating func decodePages(bodyLength: Int, flags: UInt8, geometry: Geometry) throws(WireError) -> Frame {
-        let dataLength = bodyLength - FrameType.pages.minimumBodyLength
+    private mutating func decodePages(
+        bodyLength: Int, flags: UInt8, skip: UInt16, geometry: Geometry
+    ) throws(WireError) -> Frame {
+        let continues = flags & PagesFlags.continues != 0
+        let fields = continues ? 0 : Wire.pageIndexLength
+        guard bodyLength >= fields else {
+            throw .bodyTooShort(type: FrameType.pages.rawValue, minimum: fields, actual: bodyLength)
+        }
+        let dataLength = bodyLength - fields
         guard dataLength > 0 else { throw .zeroCount }
         guard dataLength % geometry.pageSize == 0 else {
-            throw .bodyNotWholeUnits(type: FrameType.pages.rawValue, fixed: FrameType.pages.minimumBodyLength,
-                                     unit: geometry.pageSize, actual: bodyLength)
+            throw .bodyNotWholeUnits(type: FrameType.pages.rawValue, fixed: fields, unit: geometry.pageSize,
+                                     actual: bodyLength)
         }
         let count = dataLength / geometry.pageSize
-        let offset = try geometry.checkRange(offset: try read(UInt64.self), count: count)
+        let offset: Int
+        if continues {
+            guard let end = pagesEnd else { throw .continuationWithoutPrevious }
+            // end <= pageCount < 2^32 and skip < 2^16: the sum fits a u64 offset.
+            offset = try geometry.checkRange(offset: UInt64(end + Int(skip)) * UInt64(geometry.pageSize), count: count)
+        } else {
+            offset = try geometry.checkRange(page: try read(UInt32.self), count: count)
+        }
+        pagesEnd = offset / geometry.pageSize + count
         return try readPages(offset: offset, count: count, isReply: flags & PagesFlags.reply != 0, geometry: geometry)
     }
 
     /// ZERO and DISCARD: a range of whole pages inside the region.
     private mutating func decodePageRange(_ type: FrameType, geometry: Geometry) throws(WireError) -> Frame {
-        let rawOffset = try read(UInt64.self)
+        let page = try read(UInt32.self)
         let count = Int(try read(UInt32.self))
-        guard try read(UInt32.self) == 0 else { throw .nonzeroReserved(field: "\(type) reserved field") }
-        let offset = try geometry.checkRange(offset: rawOffset, count: count)
+        let offset = try geometry.checkRange(page: page, count: count)
         return type == .zero ? .zero(offset: offset, count: count) : .discard(offset: offset, count: count)
     }
 
@@ -152,17 +169,18 @@ extension FrameReader {
         bodyLength: Int, geometry: Geometry, limits: FrameLimits
     ) throws(WireError) -> Frame {
         guard bodyLength > 0 else { throw .zeroCount }
-        guard bodyLength % 8 == 0 else {
-            throw .bodyNotWholeUnits(type: FrameType.request.rawValue, fixed: 0, unit: 8, actual: bodyLength)
+        guard bodyLength % Wire.pageIndexLength == 0 else {
+            throw .bodyNotWholeUnits(type: FrameType.request.rawValue, fixed: 0, unit: Wire.pageIndexLength,
+                                     actual: bodyLength)
         }
-        let count = bodyLength / 8
+        let count = bodyLength / Wire.pageIndexLength
         guard count <= limits.maxRequestCount else {
             throw .tooManyOffsets(count: count, limit: limits.maxRequestCount)
         }
         var offsets: [Int] = []
         offsets.reserveCapacity(count)
         for _ in 0..<count {
-            offsets.append(try geometry.checkPage(offset: try read(UInt64.self)))
+            offsets.append(try geometry.checkRange(page: try read(UInt32.self), count: 1))
         }
         return .request(offsets: offsets)
     }
@@ -189,4 +207,9 @@ extension FrameReader {
 enum PagesFlags {
     /// The frame answers a REQUEST.
     static let reply: UInt8 = 1 << 0
+    /// The frame names no first page: it continues the previous PAGES frame
+    /// of its connection, `skip` pages after it.
+    static let continues: UInt8 = 1 << 1
+    /// Every bit a PAGES frame may set.
+    static let known = reply | continues
 }

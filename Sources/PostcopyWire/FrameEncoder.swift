@@ -24,35 +24,52 @@ struct FrameEncoder {
         self.bytes.append(contentsOf: bytes)
     }
 
-    /// Appends a frame header; `flags` is 0 for every type but PAGES.
-    mutating func appendHeader(_ type: FrameType, bodyLength: Int, flags: UInt8 = 0) {
+    /// Appends a frame header; `flags` and `skip` are 0 for every type but PAGES.
+    mutating func appendHeader(_ type: FrameType, bodyLength: Int, flags: UInt8 = 0, skip: UInt16 = 0) {
         append(UInt32(bodyLength))
         append(type.rawValue)
         append(flags)
-        append(UInt16(0))  // reserved
+        append(skip)
     }
 
     /// Appends the header and fixed fields of a PAGES frame whose data the
-    /// caller sends after them.
+    /// caller sends after them: a continuing frame (header alone) when the
+    /// first page lies at most 65,535 pages after `previousEnd`, else one
+    /// that names its first page.
     ///
+    /// - Parameter previousEnd: The page after the last PAGES frame sent on
+    ///   this connection; nil before the first.
+    /// - Returns: The page after this frame's last, the next `previousEnd`.
     /// - Throws: What a receiver with the same geometry and limits would
     ///   throw for this frame, so this side never sends a frame the other
     ///   must reject.
     /// - Precondition: `dataLength` is `count` pages: the caller's count
     ///   and data disagreeing is a bug on this side, not the peer's.
     mutating func appendPagesHead(
-        offset: Int, count: Int, isReply: Bool, dataLength: Int, geometry: Geometry?, limits: FrameLimits
-    ) throws(WireError) {
+        offset: Int, count: Int, isReply: Bool, dataLength: Int, previousEnd: Int?, geometry: Geometry?,
+        limits: FrameLimits
+    ) throws(WireError) -> Int {
         guard let geometry else { throw .frameBeforeHandshake(type: FrameType.pages.rawValue) }
         try geometry.checkRange(offset: UInt64(truncatingIfNeeded: offset), count: count)
         precondition(dataLength == count * geometry.pageSize,
                      "PAGES of \(count) pages of \(geometry.pageSize) bytes with \(dataLength) bytes of data")
-        let bodyLength = FrameType.pages.minimumBodyLength + dataLength
-        guard bodyLength <= limits.maxBodyLength else {
-            throw .oversizedFrame(length: bodyLength, limit: limits.maxBodyLength)
+        let page = geometry.pageIndex(ofOffset: offset)
+        let flags = isReply ? PagesFlags.reply : 0
+        let skip = previousEnd.map { Int(page) - $0 }
+        if let skip, (0...Int(UInt16.max)).contains(skip) {
+            guard dataLength <= limits.maxBodyLength else {
+                throw .oversizedFrame(length: dataLength, limit: limits.maxBodyLength)
+            }
+            appendHeader(.pages, bodyLength: dataLength, flags: flags | PagesFlags.continues, skip: UInt16(skip))
+        } else {
+            let bodyLength = Wire.pageIndexLength + dataLength
+            guard bodyLength <= limits.maxBodyLength else {
+                throw .oversizedFrame(length: bodyLength, limit: limits.maxBodyLength)
+            }
+            appendHeader(.pages, bodyLength: bodyLength, flags: flags)
+            append(page)
         }
-        appendHeader(.pages, bodyLength: bodyLength, flags: isReply ? PagesFlags.reply : 0)
-        append(UInt64(offset))
+        return Int(page) + count
     }
 }
 
@@ -103,11 +120,10 @@ extension Frame {
         case .pages:
             preconditionFailure("PAGES carry data: send them with FramedSocket.sendPages")
         case .zero(let offset, let count), .discard(let offset, let count):
-            encoder.append(UInt64(offset))
+            encoder.append(geometry!.pageIndex(ofOffset: offset))
             encoder.append(UInt32(count))
-            encoder.append(UInt32(0))
         case .request(let offsets):
-            for offset in offsets { encoder.append(UInt64(offset)) }
+            for offset in offsets { encoder.append(geometry!.pageIndex(ofOffset: offset)) }
         case .complete(let pagesHeld):
             encoder.append(UInt64(pagesHeld))
         case .error(let code, let reason):
@@ -147,7 +163,7 @@ extension Frame {
                 throw .tooManyOffsets(count: offsets.count, limit: limits.maxRequestCount)
             }
             for offset in offsets { try geometry!.checkPage(offset: UInt64(truncatingIfNeeded: offset)) }
-            bodyLength = 8 * offsets.count
+            bodyLength = Wire.pageIndexLength * offsets.count
         case .complete(let pagesHeld):
             if let geometry, pagesHeld < 0 || pagesHeld > geometry.pageCount {
                 throw .pagesHeldOutOfRange(pagesHeld: UInt64(truncatingIfNeeded: pagesHeld), pageCount: geometry.pageCount)

@@ -40,6 +40,9 @@ struct FrameReader: ~Copyable {
     /// many pages are handed out in pieces of at most that many, each as
     /// soon as its bytes are in; 0 or less (or nil): whole frames.
     var pagesPerPiece: (@Sendable () -> Int)?
+    /// The page after the last PAGES frame received, which a continuing
+    /// PAGES frame counts from; nil before the first.
+    var pagesEnd: Int?
     /// The pages of the current PAGES frame not handed out yet, if it is
     /// being handed out in pieces.
     private var piecesLeft: (offset: Int, count: Int, isReply: Bool)?

@@ -36,6 +36,8 @@ public final class FramedSocket: @unchecked Sendable {
     private struct SendState {
         var encoder = FrameEncoder()
         var failure: WireError?
+        /// The page after the last PAGES frame sent, which the next may continue from.
+        var pagesEnd: Int?
     }
     private let sendState = LockedValue(SendState())
     private let sharedGeometry = LockedValue<Geometry?>(nil)
@@ -107,7 +109,9 @@ public final class FramedSocket: @unchecked Sendable {
     ///
     /// The header and fields and the caller's data go out with one
     /// `sendmsg(2)` of two iovecs, looping on partial writes, so page data is
-    /// never copied in user space.
+    /// never copied in user space. A frame that starts at most 65,535 pages
+    /// after the previous one sent here ends goes out as a continuing frame,
+    /// 4 bytes shorter.
     ///
     /// - Parameter isReply: The frame answers a REQUEST.
     /// - Throws: What the receiver would throw (`frameBeforeHandshake`
@@ -119,9 +123,11 @@ public final class FramedSocket: @unchecked Sendable {
         try sendState.withLock { state throws(WireError) in
             if let failure = state.failure { throw failure }
             state.encoder.reset()
-            try state.encoder.appendPagesHead(offset: offset, count: count, isReply: isReply,
-                                              dataLength: data.count, geometry: geometry, limits: limits)
+            let end = try state.encoder.appendPagesHead(
+                offset: offset, count: count, isReply: isReply, dataLength: data.count, previousEnd: state.pagesEnd,
+                geometry: geometry, limits: limits)
             try Self.keep(Self.write(state.encoder.bytes, data, to: descriptor), asFailureIn: &state.failure)
+            state.pagesEnd = end
             sentBytes.add(state.encoder.bytes.count + data.count, ordering: .relaxed)
         }
     }

@@ -21,7 +21,7 @@ public enum WireError: Error, Equatable, Sendable, CustomStringConvertible {
     /// A variable-length body is shorter than its fixed fields.
     case bodyTooShort(type: UInt8, minimum: Int, actual: Int)
     /// A PAGES or REQUEST body is not `fixed` bytes of fields followed by
-    /// whole `unit`s (pages, or 8-byte offsets).
+    /// whole `unit`s (pages, or 4-byte page indices).
     case bodyNotWholeUnits(type: UInt8, fixed: Int, unit: Int, actual: Int)
     /// The header announced a body longer than `FrameLimits.maxBodyLength`.
     case oversizedFrame(length: Int, limit: Int)
@@ -40,6 +40,9 @@ public enum WireError: Error, Equatable, Sendable, CustomStringConvertible {
     case offsetUnaligned(offset: UInt64, pageSize: Int)
     /// PAGES, ZERO or REQUEST named zero pages.
     case zeroCount
+    /// A PAGES frame said it continues the previous PAGES frame of its
+    /// connection, and none had come before it.
+    case continuationWithoutPrevious
     /// REQUEST named more offsets than `FrameLimits.maxRequestCount`.
     case tooManyOffsets(count: Int, limit: Int)
     /// JOIN named a lane other than 0 (urgent) or 1 (bulk).
@@ -62,7 +65,7 @@ public enum WireError: Error, Equatable, Sendable, CustomStringConvertible {
     /// A page size that is not a power of two in 4 KiB...2 MiB.
     case badPageSize(Int)
     /// A region length that is zero, not a multiple of the page size, or
-    /// larger than `Geometry.maxRegionLength`.
+    /// larger than `Geometry.maxRegionLength` or `Geometry.maxPageCount` pages.
     case badRegionLength(UInt64, pageSize: Int)
     /// The two sides disagree about the region; the text says how.
     case geometryMismatch(String)
@@ -113,8 +116,8 @@ public enum WireError: Error, Equatable, Sendable, CustomStringConvertible {
             return .internal
         case .badMagic, .unknownFrameType, .nonzeroReserved, .bodyLengthMismatch, .bodyTooShort, .bodyNotWholeUnits,
              .oversizedFrame, .truncated, .connectionClosed, .offsetOutOfRange, .offsetUnaligned,
-             .zeroCount, .tooManyOffsets, .unknownLane, .unknownFeatures, .pagesHeldOutOfRange,
-             .bitmapKindUnknown, .emptyBitmap, .reasonTooLong, .invalidUTF8, .unexpectedFrame,
+             .zeroCount, .continuationWithoutPrevious, .tooManyOffsets, .unknownLane, .unknownFeatures,
+             .pagesHeldOutOfRange, .bitmapKindUnknown, .emptyBitmap, .reasonTooLong, .invalidUTF8, .unexpectedFrame,
              .frameBeforeHandshake:
             return .protocolViolation
         }
@@ -149,6 +152,8 @@ public enum WireError: Error, Equatable, Sendable, CustomStringConvertible {
             return "Byte offset \(offset) is not a multiple of the page size, \(pageSize) bytes."
         case .zeroCount:
             return "Received a frame naming zero pages; a page count must be at least 1."
+        case .continuationWithoutPrevious:
+            return "Received a PAGES frame that continues the previous PAGES frame of its connection, but it is the first."
         case .tooManyOffsets(let count, let limit):
             return "Received a REQUEST for \(count) pages; the limit is \(limit) per frame."
         case .unknownLane(let lane):
@@ -168,7 +173,7 @@ public enum WireError: Error, Equatable, Sendable, CustomStringConvertible {
         case .badPageSize(let size):
             return "Page size \(size) is not a power of two between 4096 and 2097152 bytes."
         case .badRegionLength(let length, let pageSize):
-            return "Region length \(length) is not a nonzero multiple of the \(pageSize)-byte page size no larger than \(Geometry.maxRegionLength) bytes."
+            return "Region length \(length) is not a nonzero multiple of the \(pageSize)-byte page size no larger than \(Geometry.maxRegionLength) bytes and \(Geometry.maxPageCount) pages."
         case .geometryMismatch(let detail):
             return "The two sides disagree about the region: \(detail)."
         case .unexpectedFrame(let expected, let got):

@@ -29,12 +29,12 @@ private func hello(magic: UInt32 = Wire.magic, version: UInt16 = Wire.version, p
 }
 
 private let hostileSources: [HostileSource] = [
-    HostileSource(name: "HELLO of protocol version 3", when: .insteadOfHello,
-                  bytes: { hello(version: 3, pageSize: $0.pageSize, length: $0.regionLength) },
-                  matches: { ($0 as? WireError) == .unsupportedVersion(3) }),
-    HostileSource(name: "HELLO of protocol version 1 (an older source)", when: .insteadOfHello,
-                  bytes: { hello(version: 1, pageSize: $0.pageSize, length: $0.regionLength) },
-                  matches: { ($0 as? WireError) == .unsupportedVersion(1) }),
+    HostileSource(name: "HELLO of protocol version 4 (a newer source)", when: .insteadOfHello,
+                  bytes: { hello(version: 4, pageSize: $0.pageSize, length: $0.regionLength) },
+                  matches: { ($0 as? WireError) == .unsupportedVersion(4) }),
+    HostileSource(name: "HELLO of protocol version 2 (an older source)", when: .insteadOfHello,
+                  bytes: { hello(version: 2, pageSize: $0.pageSize, length: $0.regionLength) },
+                  matches: { ($0 as? WireError) == .unsupportedVersion(2) }),
     HostileSource(name: "HELLO with another page size (8 KiB)", when: .insteadOfHello,
                   bytes: { _ in hello(pageSize: 8192, length: 8192 * 4) },
                   matches: { ($0 as? DestinationError) == .pageSizeMismatch(source: 8192, local: SystemPage.size) }),
@@ -50,8 +50,8 @@ private let hostileSources: [HostileSource] = [
                   matches: { ($0 as? RunLengthCodec.DecodeError) == .pageCountMismatch(declared: 5, expected: 4) }),
     HostileSource(name: "a PAGES frame cut short by the connection closing", when: .afterReady,
                   bytes: { geometry in
-                      let body = Peer.le(UInt64(0)) + [UInt8](repeating: 1, count: 100)
-                      return Peer.header(bodyLength: 8 + geometry.pageSize, type: 5) + body
+                      let body = Peer.le(UInt32(0)) + [UInt8](repeating: 1, count: 100)
+                      return Peer.header(bodyLength: 4 + geometry.pageSize, type: 5) + body
                   },
                   matches: { if case .truncated? = $0 as? WireError { true } else { false } }),
     HostileSource(name: "a frame announcing a 1 GiB body", when: .afterReady,

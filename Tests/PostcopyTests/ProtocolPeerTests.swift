@@ -244,8 +244,8 @@ struct ProtocolPeerTests {
         let peerSaw = LockedValue<String?>(nil)
         let peer = PeerThread {
             let (urgent, bulk) = try Peer.acceptDestination(listener, geometry: geometry)
-            // offset 4 pages: just past the end of a 4-page region.
-            let body = Peer.le(UInt64(4 * SystemPage.size)) + [UInt8](repeating: 0xAB, count: SystemPage.size)
+            // Page 4: just past the end of a 4-page region.
+            let body = Peer.le(UInt32(4)) + [UInt8](repeating: 0xAB, count: SystemPage.size)
             Peer.writeRaw(bulk, Peer.header(bodyLength: body.count, type: 5) + body)
             let reason = Peer.errorReason(urgent)
             peerSaw.withLock { $0 = reason }
@@ -259,16 +259,19 @@ struct ProtocolPeerTests {
         #expect(peerSaw.withLock { $0 }?.contains("offset") == true)
     }
 
-    @Test("an unaligned REQUEST ends the source with offsetUnaligned and tells the destination")
-    func sourceRejectsUnalignedRequest() throws {
+    @Test("a REQUEST past the region ends the source with offsetOutOfRange and tells the destination")
+    func sourceRejectsOutOfRangeRequest() throws {
         let region = try TestRegion(pages: 16)
         let source = try ServingSource(region)
         let (urgent, _, _) = try Peer.joinSource(source.endpoint)
-        let body = Peer.le(UInt64(100))
+        let body = Peer.le(UInt32(16))
         Peer.writeRaw(urgent, Peer.header(bodyLength: body.count, type: 7) + body)
-        #expect(throws: WireError.offsetUnaligned(offset: 100, pageSize: SystemPage.size)) { try source.finish() }
+        let length = 16 * SystemPage.size
+        #expect(throws: WireError.offsetOutOfRange(offset: UInt64(length), count: 1, regionLength: length)) {
+            try source.finish()
+        }
         let reason = Peer.errorReason(urgent)
-        #expect(reason?.contains("100") == true, "\(String(describing: reason))")
+        #expect(reason?.contains("\(length)") == true, "\(String(describing: reason))")
     }
 
     @Test("a HELLO with a bad magic number fails the destination's connect with badMagic")

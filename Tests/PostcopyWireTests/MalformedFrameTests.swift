@@ -23,8 +23,8 @@ private let cases: [Malformed] = [
     Malformed(name: "unknown type 13", bytes: frame(13, []), expected: .unknownFrameType(13)),
     Malformed(name: "unknown type 0", bytes: frame(0, []), expected: .unknownFrameType(0)),
     Malformed(name: "nonzero header flags", bytes: frame(3, [], flags: 1), expected: .nonzeroReserved(field: "header flags byte")),
-    Malformed(name: "nonzero header reserved", bytes: frame(3, [], reserved: 0x100),
-              expected: .nonzeroReserved(field: "header reserved field")),
+    Malformed(name: "nonzero header skip", bytes: frame(3, [], skip: 0x100),
+              expected: .nonzeroReserved(field: "header skip field of a frame that does not continue")),
     Malformed(name: "oversized length", bytes: frame(4, [], length: (16 << 20) + 65),
               expected: .oversizedFrame(length: (16 << 20) + 65, limit: (16 << 20) + 64)),
     Malformed(name: "length 0xFFFFFFFF", bytes: frame(5, [], length: .max),
@@ -33,6 +33,7 @@ private let cases: [Malformed] = [
     // JOIN and HELLO
     Malformed(name: "JOIN bad magic", bytes: frame(1, joinBody(magic: 0xDEAD_BEEF)), expected: .badMagic(0xDEAD_BEEF)),
     Malformed(name: "JOIN of version 1", bytes: frame(1, joinBody(version: 1)), expected: .unsupportedVersion(1)),
+    Malformed(name: "JOIN of version 2", bytes: frame(1, joinBody(version: 2)), expected: .unsupportedVersion(2)),
     Malformed(name: "JOIN unknown lane", bytes: frame(1, joinBody(lane: 2)), expected: .unknownLane(2)),
     Malformed(name: "JOIN nonzero reserved", bytes: frame(1, joinBody(reserved: 1)),
               expected: .nonzeroReserved(field: "JOIN reserved byte")),
@@ -62,6 +63,8 @@ private let cases: [Malformed] = [
               expected: .badRegionLength(0, pageSize: 4096)),
     Malformed(name: "HELLO region of 2^63 bytes", bytes: frame(2, helloBody(regionLength: 1 << 63)), geometry: nil,
               expected: .badRegionLength(1 << 63, pageSize: 4096)),
+    Malformed(name: "HELLO region of 2^32 pages", bytes: frame(2, helloBody(regionLength: 1 << 44)), geometry: nil,
+              expected: .badRegionLength(1 << 44, pageSize: 4096)),
     Malformed(name: "HELLO unknown feature bits", bytes: frame(2, helloBody(features: 0b10_0101)), geometry: nil,
               expected: .unknownFeatures(0b10_0100)),
 
@@ -88,58 +91,71 @@ private let cases: [Malformed] = [
               expected: .bodyTooShort(type: 12, minimum: 8, actual: 1)),
 
     // PAGES
-    Malformed(name: "PAGES offset at the region's end", bytes: frame(5, pagesHead(offset: region) + oneFullPage),
+    Malformed(name: "PAGES page at the region's end", bytes: frame(5, pagesHead(page: 64) + oneFullPage),
               expected: .offsetOutOfRange(offset: region, count: 1, regionLength: Int(region))),
     Malformed(name: "PAGES run crossing the region's end",
-              bytes: frame(5, pagesHead(offset: region - 4096) + oneFullPage + oneFullPage),
+              bytes: frame(5, pagesHead(page: 63) + oneFullPage + oneFullPage),
               expected: .offsetOutOfRange(offset: region - 4096, count: 2, regionLength: Int(region))),
-    Malformed(name: "PAGES offset near 2^64", bytes: frame(5, pagesHead(offset: UInt64.max - 4095) + oneFullPage),
-              expected: .offsetOutOfRange(offset: UInt64.max - 4095, count: 1, regionLength: Int(region))),
-    Malformed(name: "PAGES unaligned offset", bytes: frame(5, pagesHead(offset: 100) + oneFullPage),
-              expected: .offsetUnaligned(offset: 100, pageSize: 4096)),
-    Malformed(name: "PAGES data not whole pages", bytes: frame(5, pagesHead(offset: 0) + oneFullPage + [1, 2, 3]),
-              expected: .bodyNotWholeUnits(type: 5, fixed: 8, unit: 4096, actual: 8 + 4099)),
-    Malformed(name: "PAGES without data (count 0)", bytes: frame(5, pagesHead(offset: 0)), expected: .zeroCount),
-    Malformed(name: "PAGES header flags beyond bit 0", bytes: frame(5, pagesHead(offset: 0) + oneFullPage, flags: 2),
-              expected: .nonzeroReserved(field: "PAGES header flags other than bit 0")),
-    Malformed(name: "PAGES shorter than its offset", bytes: frame(5, [0, 0, 0, 0]),
-              expected: .bodyTooShort(type: 5, minimum: 8, actual: 4)),
+    Malformed(name: "PAGES page 2^32 - 1", bytes: frame(5, pagesHead(page: .max) + oneFullPage),
+              expected: .offsetOutOfRange(offset: UInt64(UInt32.max) * 4096, count: 1, regionLength: Int(region))),
+    Malformed(name: "PAGES data not whole pages", bytes: frame(5, pagesHead(page: 0) + oneFullPage + [1, 2, 3]),
+              expected: .bodyNotWholeUnits(type: 5, fixed: 4, unit: 4096, actual: 4 + 4099)),
+    Malformed(name: "PAGES without data (count 0)", bytes: frame(5, pagesHead(page: 0)), expected: .zeroCount),
+    Malformed(name: "PAGES header flags beyond bits 0 and 1", bytes: frame(5, pagesHead(page: 0) + oneFullPage, flags: 4),
+              expected: .nonzeroReserved(field: "PAGES header flags other than bits 0 and 1")),
+    Malformed(name: "PAGES shorter than its page field", bytes: frame(5, [0, 0]),
+              expected: .bodyTooShort(type: 5, minimum: 4, actual: 2)),
+    Malformed(name: "PAGES skip without continuing", bytes: frame(5, pagesHead(page: 0) + oneFullPage, skip: 1),
+              expected: .nonzeroReserved(field: "header skip field of a frame that does not continue")),
+    Malformed(name: "PAGES continuing with none before", bytes: frame(5, oneFullPage, flags: 2),
+              expected: .continuationWithoutPrevious),
+    Malformed(name: "PAGES continuing past the region's end",
+              bytes: frame(5, pagesHead(page: 60) + oneFullPage) + frame(5, oneFullPage, flags: 2, skip: 3),
+              expected: .offsetOutOfRange(offset: region, count: 1, regionLength: Int(region))),
+    Malformed(name: "PAGES continuing with the largest skip",
+              bytes: frame(5, pagesHead(page: 0) + oneFullPage) + frame(5, oneFullPage, flags: 3, skip: .max),
+              expected: .offsetOutOfRange(offset: 65536 * 4096, count: 1, regionLength: Int(region))),
+    Malformed(name: "PAGES continuing without data", bytes: frame(5, pagesHead(page: 0) + oneFullPage) + frame(5, [], flags: 2),
+              expected: .zeroCount),
+    Malformed(name: "PAGES continuing, data not whole pages",
+              bytes: frame(5, pagesHead(page: 0) + oneFullPage) + frame(5, oneFullPage + [1], flags: 2),
+              expected: .bodyNotWholeUnits(type: 5, fixed: 0, unit: 4096, actual: 4097)),
     Malformed(name: "truncated PAGES data",
-              bytes: Array(frame(5, pagesHead(offset: 0) + oneFullPage)[0..<(16 + 100)]),
-              expected: .truncated(expected: 16 + 4096, received: 16 + 100)),
+              bytes: Array(frame(5, pagesHead(page: 0) + oneFullPage)[0..<(12 + 100)]),
+              expected: .truncated(expected: 12 + 4096, received: 12 + 100)),
     Malformed(name: "truncated PAGES data beyond the direct-read threshold",
-              bytes: Array(frame(5, pagesHead(offset: 0) + pattern(tag: 1, count: 32 * 4096))[0..<(16 + 1000)]),
-              expected: .truncated(expected: 16 + 32 * 4096, received: 16 + 1000)),
+              bytes: Array(frame(5, pagesHead(page: 0) + pattern(tag: 1, count: 32 * 4096))[0..<(12 + 1000)]),
+              expected: .truncated(expected: 12 + 32 * 4096, received: 12 + 1000)),
 
     // ZERO
-    Malformed(name: "ZERO count 0", bytes: frame(6, rangeBody(offset: 0, count: 0)), expected: .zeroCount),
-    Malformed(name: "ZERO out of range", bytes: frame(6, rangeBody(offset: 4096, count: 64)),
+    Malformed(name: "ZERO count 0", bytes: frame(6, rangeBody(page: 0, count: 0)), expected: .zeroCount),
+    Malformed(name: "ZERO out of range", bytes: frame(6, rangeBody(page: 1, count: 64)),
               expected: .offsetOutOfRange(offset: 4096, count: 64, regionLength: Int(region))),
-    Malformed(name: "ZERO nonzero reserved", bytes: frame(6, rangeBody(offset: 0, count: 1, reserved: 1)),
-              expected: .nonzeroReserved(field: "ZERO reserved field")),
-    Malformed(name: "ZERO with header flags", bytes: frame(6, rangeBody(offset: 0, count: 1), flags: 1),
+    Malformed(name: "ZERO of 2^32 - 1 pages", bytes: frame(6, rangeBody(page: 0, count: .max)),
+              expected: .offsetOutOfRange(offset: 0, count: Int(UInt32.max), regionLength: Int(region))),
+    Malformed(name: "ZERO of the version 2 layout", bytes: frame(6, rangeBody(page: 0, count: 0) + rangeBody(page: 1, count: 0)),
+              expected: .bodyLengthMismatch(type: 6, expected: 8, actual: 16)),
+    Malformed(name: "ZERO with header flags", bytes: frame(6, rangeBody(page: 0, count: 1), flags: 1),
               expected: .nonzeroReserved(field: "header flags byte")),
 
     // REQUEST
     Malformed(name: "REQUEST with too many offsets",
-              bytes: frame(7, [], length: 8 * 65537),
+              bytes: frame(7, [], length: 4 * 65537),
               expected: .tooManyOffsets(count: 65537, limit: 65536)),
-    Malformed(name: "REQUEST of no offsets", bytes: frame(7, requestBody(offsets: [])), expected: .zeroCount),
-    Malformed(name: "REQUEST offset out of range", bytes: frame(7, requestBody(offsets: [0, region])),
+    Malformed(name: "REQUEST of no pages", bytes: frame(7, requestBody(pages: [])), expected: .zeroCount),
+    Malformed(name: "REQUEST page out of range", bytes: frame(7, requestBody(pages: [0, 64])),
               expected: .offsetOutOfRange(offset: region, count: 1, regionLength: Int(region))),
-    Malformed(name: "REQUEST unaligned offset", bytes: frame(7, requestBody(offsets: [4097])),
-              expected: .offsetUnaligned(offset: 4097, pageSize: 4096)),
-    Malformed(name: "REQUEST body not whole offsets", bytes: frame(7, requestBody(offsets: [0]) + [0, 0, 0, 0]),
-              expected: .bodyNotWholeUnits(type: 7, fixed: 0, unit: 8, actual: 12)),
-    Malformed(name: "REQUEST with the reply flag", bytes: frame(7, requestBody(offsets: [0]), flags: 1),
+    Malformed(name: "REQUEST body not whole page indices", bytes: frame(7, requestBody(pages: [0]) + [0, 0]),
+              expected: .bodyNotWholeUnits(type: 7, fixed: 0, unit: 4, actual: 6)),
+    Malformed(name: "REQUEST with the reply flag", bytes: frame(7, requestBody(pages: [0]), flags: 1),
               expected: .nonzeroReserved(field: "header flags byte")),
 
     // Before the handshake
-    Malformed(name: "PAGES before HELLO", bytes: frame(5, pagesHead(offset: 0) + oneFullPage), geometry: nil,
+    Malformed(name: "PAGES before HELLO", bytes: frame(5, pagesHead(page: 0) + oneFullPage), geometry: nil,
               expected: .frameBeforeHandshake(type: 5)),
-    Malformed(name: "REQUEST before HELLO", bytes: frame(7, requestBody(offsets: [0])), geometry: nil,
+    Malformed(name: "REQUEST before HELLO", bytes: frame(7, requestBody(pages: [0])), geometry: nil,
               expected: .frameBeforeHandshake(type: 7)),
-    Malformed(name: "ZERO before HELLO", bytes: frame(6, rangeBody(offset: 0, count: 1)), geometry: nil,
+    Malformed(name: "ZERO before HELLO", bytes: frame(6, rangeBody(page: 0, count: 1)), geometry: nil,
               expected: .frameBeforeHandshake(type: 6)),
     Malformed(name: "BITMAP before HELLO", bytes: frame(4, [1, 0, 0, 0, 0, 0, 0, 0, 0xFF]), geometry: nil,
               expected: .frameBeforeHandshake(type: 4)),
@@ -162,7 +178,12 @@ struct MalformedFrameTests {
     func rejects(_ input: Malformed) {
         let peer = RawPeer(geometry: input.geometry)
         peer.writeAndClose(input.bytes)
-        #expect(throws: input.expected) { try peer.socket.receive() }
+        // Some inputs need a valid frame first (a PAGES frame to continue).
+        var thrown: WireError?
+        for _ in 0..<3 {
+            do { _ = try peer.socket.receive() } catch { thrown = error; break }
+        }
+        #expect(thrown == input.expected)
         // The stream has no next frame boundary: the error sticks.
         #expect(throws: input.expected) { try peer.socket.receive() }
     }
@@ -174,7 +195,7 @@ struct MalformedFrameTests {
         // still open.
         let peer = RawPeer(geometry: smallGeometry)
         peer.write(frame(7, [], length: 16 << 20))
-        #expect(throws: WireError.tooManyOffsets(count: 2 << 20, limit: 65536)) { try peer.socket.receive() }
+        #expect(throws: WireError.tooManyOffsets(count: 4 << 20, limit: 65536)) { try peer.socket.receive() }
     }
 
     @Test("A valid frame then garbage: the frame decodes, then the garbage is reported")
@@ -188,11 +209,11 @@ struct MalformedFrameTests {
     @Test("A smaller REQUEST limit is enforced")
     func customLimits() {
         let peer = RawPeer(geometry: smallGeometry, limits: FrameLimits(maxBodyLength: 1024, maxRequestCount: 4))
-        peer.writeAndClose(frame(7, requestBody(offsets: [0, 0, 0, 0, 0])))
+        peer.writeAndClose(frame(7, requestBody(pages: [0, 0, 0, 0, 0])))
         #expect(throws: WireError.tooManyOffsets(count: 5, limit: 4)) { try peer.socket.receive() }
 
         let small = RawPeer(geometry: smallGeometry, limits: FrameLimits(maxBodyLength: 1024))
-        small.writeAndClose(frame(5, pagesHead(offset: 0) + oneFullPage))
-        #expect(throws: WireError.oversizedFrame(length: 4104, limit: 1024)) { try small.socket.receive() }
+        small.writeAndClose(frame(5, pagesHead(page: 0) + oneFullPage))
+        #expect(throws: WireError.oversizedFrame(length: 4100, limit: 1024)) { try small.socket.receive() }
     }
 }

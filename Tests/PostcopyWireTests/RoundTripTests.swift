@@ -134,7 +134,9 @@ struct RoundTripTests {
         received.next = 50
         try receivePages(upTo: 51, tag: 3, isReply: true)
         try sender.join()
-        #expect(destination.bytesReceived == (16 + 40 * 4096) + 24 + (16 + 3 * 4096) + (16 + 4096))
+        // The first PAGES names its page; the next two continue (skipping
+        // the ZERO pages, then a gap): 8-byte heads.
+        #expect(destination.bytesReceived == (12 + 40 * 4096) + 16 + (8 + 3 * 4096) + (8 + 4096))
     }
 
     @Test("A piece size that changes is asked as each piece begins: pieces of 4, 1 and 16 pages, then the rest whole")
@@ -162,11 +164,11 @@ struct RoundTripTests {
     func pagesInPiecesTruncated() throws {
         let peer = RawPeer(geometry: smallGeometry)
         peer.socket.receivePagesInPieces(ofAtMost: 8)
-        let bytes = frame(5, pagesHead(offset: 0) + pattern(tag: 4, count: 32 * 4096))
-        peer.writeAndClose(Array(bytes[0..<(16 + 10 * 4096)]))
+        let bytes = frame(5, pagesHead(page: 0) + pattern(tag: 4, count: 32 * 4096))
+        peer.writeAndClose(Array(bytes[0..<(12 + 10 * 4096)]))
         #expect(try peer.socket.receive() == .pages(offset: 0, count: 8, isReply: false))
         #expect(Array(peer.socket.pageData) == Array(pattern(tag: 4, count: 32 * 4096)[0..<(8 * 4096)]))
-        #expect(throws: WireError.truncated(expected: 16 + 32 * 4096, received: 16 + 10 * 4096)) { try peer.socket.receive() }
+        #expect(throws: WireError.truncated(expected: 12 + 32 * 4096, received: 12 + 10 * 4096)) { try peer.socket.receive() }
     }
 
     @Test("A receiver that may poll only when its condition holds asks it before each wait, and gets every frame either way",
@@ -206,7 +208,7 @@ struct RoundTripTests {
         #expect(throws: WireError.connectionClosed) { try destination.receive() }
     }
 
-    @Test("The largest PAGES frame (eight 2 MiB pages, 16 MiB + 8 bytes) passes the default limit")
+    @Test("The largest PAGES frame (eight 2 MiB pages, 16 MiB + 4 bytes) passes the default limit")
     func largestPages() throws {
         let (source, destination) = try FramedSocket.pair()
         let geometry = try Geometry(pageSize: 2 << 20, pageCount: 16)
@@ -224,17 +226,22 @@ struct RoundTripTests {
         try sender.join()
     }
 
-    @Test("Many small frames interleaved with PAGES stay in order through the read buffer")
+    @Test("Many small frames interleaved with PAGES, some continuing, stay in order through the read buffer")
     func mixedStream() throws {
         let (source, destination) = try FramedSocket.pair()
         source.geometry = smallGeometry
         destination.geometry = smallGeometry
+        // Pages ahead of the previous frame's end continue it, others name
+        // their page; the receiver must place both where they were sent.
+        @Sendable func first(_ index: Int) -> Int { index * 7 % 48 }
         let sender = Worker {
             for index in 0..<2000 {
                 if index % 3 == 0 {
                     let count = index % 16 + 1
                     let data = pattern(tag: index, count: count * 4096)
-                    try data.withUnsafeBytes { try source.sendPages(offset: 0, count: count, isReply: false, data: $0) }
+                    try data.withUnsafeBytes {
+                        try source.sendPages(offset: first(index) * 4096, count: count, isReply: index % 2 == 0, data: $0)
+                    }
                 } else {
                     try source.send(.zero(offset: (index % 64) * 4096, count: 1))
                 }
@@ -243,7 +250,7 @@ struct RoundTripTests {
         for index in 0..<2000 {
             if index % 3 == 0 {
                 let count = index % 16 + 1
-                #expect(try destination.receive() == .pages(offset: 0, count: count, isReply: false))
+                #expect(try destination.receive() == .pages(offset: first(index) * 4096, count: count, isReply: index % 2 == 0))
                 #expect(Array(destination.pageData) == pattern(tag: index, count: count * 4096))
             } else {
                 #expect(try destination.receive() == .zero(offset: (index % 64) * 4096, count: 1))
@@ -260,11 +267,30 @@ struct RoundTripTests {
         #expect(try wireBytes(geometry: nil) { try $0.send(.join(Join(lane: .bulk, session: 9))) } ==
                 frame(1, joinBody(lane: 1, session: 9)))
         #expect(try wireBytes(geometry: smallGeometry) { try $0.send(.request(offsets: [4096, 0])) } ==
-                frame(7, requestBody(offsets: [4096, 0])))
+                frame(7, requestBody(pages: [1, 0])))
+        #expect(try wireBytes(geometry: smallGeometry) { try $0.send(.zero(offset: 4096, count: 3)) } ==
+                frame(6, rangeBody(page: 1, count: 3)))
         let data = pattern(tag: 3, count: 4096)
         #expect(try wireBytes(geometry: smallGeometry) { socket in
-            try data.withUnsafeBytes { try socket.sendPages(offset: 8192, count: 1, isReply: true, data: $0) }
-        } == frame(5, pagesHead(offset: 8192) + data, flags: 1))
+            try data.withUnsafeBytes { bytes in
+                try socket.sendPages(offset: 8192, count: 1, isReply: true, data: bytes)       // the first: names page 2
+                try socket.sendPages(offset: 5 * 4096, count: 1, isReply: false, data: bytes)  // continues past 3 and 4
+                try socket.sendPages(offset: 6 * 4096, count: 1, isReply: true, data: bytes)   // continues at once
+                try socket.sendPages(offset: 0, count: 1, isReply: false, data: bytes)         // behind: names page 0
+            }
+        } == frame(5, pagesHead(page: 2) + data, flags: 1) + frame(5, data, flags: 2, skip: 2)
+            + frame(5, data, flags: 3) + frame(5, pagesHead(page: 0) + data))
+        // A skip of 65,535 pages still continues; one more names the page.
+        let wide = try Geometry(pageSize: 4096, pageCount: 140_000)
+        #expect(try wireBytes(geometry: wide) { socket in
+            try data.withUnsafeBytes { bytes in
+                try socket.sendPages(offset: 0, count: 1, isReply: false, data: bytes)
+                try socket.sendPages(offset: 65_536 * 4096, count: 1, isReply: false, data: bytes)
+                try socket.sendPages(offset: (65_537 + 65_536) * 4096, count: 1, isReply: false, data: bytes)
+                try socket.sendPages(offset: 139_999 * 4096, count: 1, isReply: false, data: bytes)
+            }
+        } == frame(5, pagesHead(page: 0) + data) + frame(5, data, flags: 2, skip: .max)
+            + frame(5, pagesHead(page: 131_073) + data) + frame(5, data, flags: 2, skip: UInt16(139_999 - 131_074)))
         #expect(Array(try wireBytes(geometry: nil) { try $0.send(.ready) }) == [0, 0, 0, 0, 3, 0, 0, 0])
         // "CPCY" in memory order.
         #expect(Array(try wireBytes(geometry: nil) { try $0.send(.join(Join(lane: .urgent, session: 0))) }[8..<12])

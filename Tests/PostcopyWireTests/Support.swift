@@ -47,25 +47,25 @@ struct Bytes {
     }
 }
 
-/// A frame: header (with the given length, flags and reserved field) and body.
-func frame(_ type: UInt8, _ body: [UInt8], length: UInt32? = nil, flags: UInt8 = 0, reserved: UInt16 = 0) -> [UInt8] {
+/// A frame: header (with the given length, flags and skip field) and body.
+func frame(_ type: UInt8, _ body: [UInt8], length: UInt32? = nil, flags: UInt8 = 0, skip: UInt16 = 0) -> [UInt8] {
     var out = Bytes()
     out.u32(length ?? UInt32(body.count))
     out.u8(type)
     out.u8(flags)
-    out.u16(reserved)
+    out.u16(skip)
     out.raw(body)
     return out.bytes
 }
 
-func joinBody(magic: UInt32 = 0x5943_5043, version: UInt16 = 2, lane: UInt8 = 0, reserved: UInt8 = 0,
+func joinBody(magic: UInt32 = 0x5943_5043, version: UInt16 = Wire.version, lane: UInt8 = 0, reserved: UInt8 = 0,
               session: UInt64 = 7) -> [UInt8] {
     var body = Bytes()
     body.u32(magic); body.u16(version); body.u8(lane); body.u8(reserved); body.u64(session)
     return body.bytes
 }
 
-func helloBody(magic: UInt32 = 0x5943_5043, version: UInt16 = 2, reserved1: UInt16 = 0, pageSize: UInt32 = 4096,
+func helloBody(magic: UInt32 = 0x5943_5043, version: UInt16 = Wire.version, reserved1: UInt16 = 0, pageSize: UInt32 = 4096,
                reserved2: UInt32 = 0, regionLength: UInt64 = 64 * 4096, features: UInt64 = 3,
                session: UInt64 = 7) -> [UInt8] {
     var body = Bytes()
@@ -74,24 +74,24 @@ func helloBody(magic: UInt32 = 0x5943_5043, version: UInt16 = 2, reserved1: UInt
     return body.bytes
 }
 
-/// A PAGES body's field: the first page's offset (the page data follows).
-func pagesHead(offset: UInt64) -> [UInt8] {
+/// A PAGES body's field: the first page's index (the page data follows).
+func pagesHead(page: UInt32) -> [UInt8] {
     var body = Bytes()
-    body.u64(offset)
+    body.u32(page)
     return body.bytes
 }
 
 /// A ZERO or DISCARD body.
-func rangeBody(offset: UInt64, count: UInt32, reserved: UInt32 = 0) -> [UInt8] {
+func rangeBody(page: UInt32, count: UInt32) -> [UInt8] {
     var body = Bytes()
-    body.u64(offset); body.u32(count); body.u32(reserved)
+    body.u32(page); body.u32(count)
     return body.bytes
 }
 
-/// A REQUEST body: the offsets, nothing else.
-func requestBody(offsets: [UInt64]) -> [UInt8] {
+/// A REQUEST body: the page indices, nothing else.
+func requestBody(pages: [UInt32]) -> [UInt8] {
     var body = Bytes()
-    for offset in offsets { body.u64(offset) }
+    for page in pages { body.u32(page) }
     return body.bytes
 }
 

@@ -17,11 +17,15 @@ struct ValidationTests {
         #expect(throws: WireError.badPageSize(pageSize)) { try Geometry(pageSize: pageSize, pageCount: 1) }
     }
 
-    @Test func invalidRegions() {
+    @Test func invalidRegions() throws {
         #expect(throws: WireError.badRegionLength(0, pageSize: 4096)) { try Geometry(pageSize: 4096, pageCount: 0) }
         #expect(throws: WireError.badRegionLength(6000, pageSize: 4096)) { try Geometry(pageSize: 4096, regionLength: 6000) }
         #expect(throws: WireError.badRegionLength(1 << 48, pageSize: 4096)) { try Geometry(pageSize: 4096, pageCount: 1 << 36) }
         #expect(throws: WireError.badRegionLength(.max, pageSize: 4096)) { try Geometry(pageSize: 4096, pageCount: .max) }
+        // Pages are named by u32 index: 2^32 - 1 pages at most.
+        #expect(throws: WireError.badRegionLength(1 << 44, pageSize: 4096)) { try Geometry(pageSize: 4096, pageCount: 1 << 32) }
+        #expect(throws: WireError.badRegionLength(1 << 44, pageSize: 4096)) { try Geometry(pageSize: 4096, regionLength: 1 << 44) }
+        #expect(try Geometry(pageSize: 4096, pageCount: Int(UInt32.max)).regionLength == (1 << 44) - 4096)
     }
 
     @Test func rangeChecks() throws {
@@ -40,7 +44,7 @@ struct ValidationTests {
         let peer = RawPeer(geometry: nil)
         peer.writeAndClose(frame(2, helloBody(pageSize: 8192, regionLength: 64 * 8192)))
         guard case .hello(let hello) = try peer.socket.receive() else { Issue.record("no HELLO"); return }
-        #expect(hello.pageSize == 8192 && hello.regionLength == 64 * 8192 && hello.version == 2)
+        #expect(hello.pageSize == 8192 && hello.regionLength == 64 * 8192 && hello.version == 3)
         #expect(hello.features == [.skipBitmap, .zeroReplies])
         let error = #expect(throws: WireError.self) { try smallGeometry.check(matches: hello.geometry, peer: "the source") }
         guard case .geometryMismatch(let detail) = error else { Issue.record("\(String(describing: error))"); return }
@@ -104,7 +108,7 @@ struct ValidationTests {
             (.bodyLengthMismatch(type: 5, expected: 4104, actual: 17), ["PAGES", "4104", "17"]),
             (.bodyNotWholeUnits(type: 5, fixed: 8, unit: 4096, actual: 4107), ["PAGES", "8 bytes", "4096-byte", "4107"]),
             (.bodyNotWholeUnits(type: 7, fixed: 0, unit: 8, actual: 12), ["REQUEST", "8-byte", "12"]),
-            (.unsupportedVersion(1), ["version 1", "version 2"]),
+            (.unsupportedVersion(1), ["version 1", "version 3"]),
             (.oversizedFrame(length: 99_999_999, limit: 16_777_280), ["99999999", "16777280"]),
             (.truncated(expected: 24, received: 18), ["24", "18"]),
             (.badMagic(0xDEAD_BEEF), ["0xDEADBEEF", "0x59435043"]),
