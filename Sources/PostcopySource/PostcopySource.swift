@@ -300,7 +300,7 @@ public final class PostcopySource: Sendable {
                 try socket.setReceiveTimeout(configuration.handshakeTimeout)
                 guard case .join(let join) = try socket.receive() else { continue }
                 guard join.session == session else {
-                    try? socket.send(.error(code: WireErrorCode.protocolViolation.rawValue,
+                    try? socket.send(.error(code: WireErrorCode.busy.rawValue,
                                             reason: "this source is paused in another migration (session \(session))"))
                     continue
                 }

@@ -205,6 +205,10 @@ public enum WireErrorCode: UInt32, Sendable, CustomStringConvertible {
     case `internal` = 4
     /// The sender's user cancelled the migration.
     case cancelled = 5
+    /// The sender is in another migration (a source paused for its own
+    /// destination to reconnect): nothing is wrong with this connection,
+    /// but it will not be served.
+    case busy = 6
 
     public var description: String {
         switch self {
@@ -213,6 +217,7 @@ public enum WireErrorCode: UInt32, Sendable, CustomStringConvertible {
         case .geometryMismatch: return "geometry mismatch"
         case .internal: return "internal error"
         case .cancelled: return "cancelled"
+        case .busy: return "busy with another migration"
         }
     }
 }

@@ -128,6 +128,32 @@ struct RecoveryTests {
         let sourceError = #expect(throws: (any Error).self) { try source.finish() }
         #expect(sourceError is SourceError || sourceError is WireError, "\(String(describing: sourceError))")
     }
+
+    @Test("a source paused for its destination refuses another migration's JOIN as busy, not as a protocol violation")
+    func pausedSourceRefusesStrangerAsBusy() throws {
+        let region = try TestRegion(pages: 64)
+        var configuration = PostcopySource.Configuration()
+        configuration.recoveryDeadline = .seconds(3)
+        let source = try ServingSource(region, configuration: configuration)
+        let urgent = try FramedSocket.connect(to: source.endpoint, lane: .urgent, timeout: .seconds(10))
+        try urgent.send(.join(Join(lane: .urgent, session: 0)))
+        guard case .hello(let hello) = try urgent.receive() else { Issue.record("no HELLO"); return }
+        let bulk = try FramedSocket.connect(to: source.endpoint, lane: .bulk, timeout: .seconds(10))
+        try bulk.send(.join(Join(lane: .bulk, session: hello.session)))
+        try urgent.send(.ready)
+        // The lanes break: the source pauses for this session's destination.
+        urgent.shutdown()
+        bulk.shutdown()
+
+        let stranger = try FramedSocket.connect(to: source.endpoint, lane: .urgent, timeout: .seconds(10))
+        try stranger.send(.join(Join(lane: .urgent, session: hello.session &+ 1)))
+        let refusal = #expect(throws: WireError.self) { try stranger.receive() }
+        guard case .remote(let code, let reason)? = refusal else { Issue.record("no ERROR: \(String(describing: refusal))"); return }
+        #expect(code == WireErrorCode.busy.rawValue)
+        #expect(reason.contains("another migration") && reason.contains("\(hello.session)"), "\(reason)")
+        // Nobody comes back for the paused session: the source gives up at its deadline.
+        #expect(throws: SourceError.self) { try source.finish() }
+    }
 }
 
 /// The CuttingProxy executable, listening on `directory`/proxy.sock and
