@@ -50,6 +50,8 @@ SEEDS = {
     "wire-pages": b"\x00" + PAGES_REPLY,
     "wire-pages-continuing": b"\x00" + PAGES_REPLY + PAGES_CONTINUING,
     "wire-pages-pieces": b"\x02" + bytes([1, 3, 0, 2]) + frame(5, struct.pack("<I", 0) + page_data(1), flags=1),
+    "wire-pages-pieces-continuing": b"\x02" + bytes([1, 2, 0, 1])
+    + frame(5, struct.pack("<I", 3) + page_data(2)) + frame(5, page_data(1, 9), flags=2, skip=2),
     "wire-zero": b"\x00" + ZERO,
     "wire-request": b"\x00" + REQUEST,
     "wire-complete": b"\x00" + COMPLETE,

@@ -106,7 +106,7 @@ final class PageStream: Sendable {
     ///   one `sendmsg` per batch.
     func run(on bulk: FramedSocket) throws {
         for run in zeroRuns {
-            // ZERO frames are 24 bytes whatever the run's length: announce them first.
+            // ZERO frames are 16 bytes whatever the run's length: announce them first.
             try bulk.send(.zero(offset: run.lowerBound * SystemPage.size, count: run.count))
         }
         guard streamsPages else { return }

@@ -24,10 +24,15 @@ public final class SourceRegion: @unchecked Sendable {
     ///
     /// Populated pages are read from `/proc/self/pagemap`, so never-touched
     /// pages are skipped without being read.
+    ///
+    /// - Throws: `SourceError.regionNotPageAligned`; `WireError.badRegionLength`
+    ///   for more than `Geometry.maxPageCount` pages, before any scanning.
     public init(memory base: UnsafeRawPointer, length: Int) throws {
         guard length > 0, SystemPage.isAligned(UInt(bitPattern: base)), SystemPage.isAligned(length) else {
             throw SourceError.regionNotPageAligned(address: UInt(bitPattern: base), length: length)
         }
+        // The wire names pages by u32 index: refuse what it cannot name before scanning it.
+        _ = try Geometry(pageSize: SystemPage.size, pageCount: length / SystemPage.size)
         self.base = base
         self.length = length
         mapping = nil
@@ -44,6 +49,7 @@ public final class SourceRegion: @unchecked Sendable {
         guard size > 0, SystemPage.isAligned(Int(size)) else {
             throw SourceError.imageNotPageAligned(path: path.string, size: Int(size))
         }
+        _ = try Geometry(pageSize: SystemPage.size, pageCount: Int(size) / SystemPage.size)
         let mapping = try MemoryMapping(readingFile: fd, length: Int(size))
         self.mapping = mapping
         base = UnsafeRawPointer(mapping.base)

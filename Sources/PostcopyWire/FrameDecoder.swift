@@ -188,8 +188,8 @@ extension FrameReader {
     private mutating func decodeComplete(geometry: Geometry?) throws(WireError) -> Frame {
         let pagesHeld = try read(UInt64.self)
         // Without a geometry (a COMPLETE before HELLO) bound it by the
-        // largest region any geometry allows, so it always fits an Int.
-        let pageCount = geometry?.pageCount ?? Geometry.maxRegionLength / Geometry.pageSizes.lowerBound
+        // most pages any geometry allows, so it always fits an Int.
+        let pageCount = geometry?.pageCount ?? Geometry.maxPageCount
         guard pagesHeld <= UInt64(pageCount) else { throw .pagesHeldOutOfRange(pagesHeld: pagesHeld, pageCount: pageCount) }
         return .complete(pagesHeld: Int(pagesHeld))
     }

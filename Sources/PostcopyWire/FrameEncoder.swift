@@ -53,20 +53,18 @@ struct FrameEncoder {
         try geometry.checkRange(offset: UInt64(truncatingIfNeeded: offset), count: count)
         precondition(dataLength == count * geometry.pageSize,
                      "PAGES of \(count) pages of \(geometry.pageSize) bytes with \(dataLength) bytes of data")
+        // Checked as if the frame named its page, so whether a call succeeds
+        // does not depend on the frames sent before it.
+        guard Wire.pageIndexLength + dataLength <= limits.maxBodyLength else {
+            throw .oversizedFrame(length: Wire.pageIndexLength + dataLength, limit: limits.maxBodyLength)
+        }
         let page = geometry.pageIndex(ofOffset: offset)
         let flags = isReply ? PagesFlags.reply : 0
         let skip = previousEnd.map { Int(page) - $0 }
         if let skip, (0...Int(UInt16.max)).contains(skip) {
-            guard dataLength <= limits.maxBodyLength else {
-                throw .oversizedFrame(length: dataLength, limit: limits.maxBodyLength)
-            }
             appendHeader(.pages, bodyLength: dataLength, flags: flags | PagesFlags.continues, skip: UInt16(skip))
         } else {
-            let bodyLength = Wire.pageIndexLength + dataLength
-            guard bodyLength <= limits.maxBodyLength else {
-                throw .oversizedFrame(length: bodyLength, limit: limits.maxBodyLength)
-            }
-            appendHeader(.pages, bodyLength: bodyLength, flags: flags)
+            appendHeader(.pages, bodyLength: Wire.pageIndexLength + dataLength, flags: flags)
             append(page)
         }
         return Int(page) + count
@@ -165,8 +163,10 @@ extension Frame {
             for offset in offsets { try geometry!.checkPage(offset: UInt64(truncatingIfNeeded: offset)) }
             bodyLength = Wire.pageIndexLength * offsets.count
         case .complete(let pagesHeld):
-            if let geometry, pagesHeld < 0 || pagesHeld > geometry.pageCount {
-                throw .pagesHeldOutOfRange(pagesHeld: UInt64(truncatingIfNeeded: pagesHeld), pageCount: geometry.pageCount)
+            // Before HELLO the receiver bounds it by the largest geometry.
+            let pageCount = geometry?.pageCount ?? Geometry.maxPageCount
+            if pagesHeld < 0 || pagesHeld > pageCount {
+                throw .pagesHeldOutOfRange(pagesHeld: UInt64(truncatingIfNeeded: pagesHeld), pageCount: pageCount)
             }
             precondition(pagesHeld >= 0, "a page count is never negative")
             bodyLength = type.fixedBodyLength!

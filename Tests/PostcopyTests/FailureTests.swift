@@ -155,3 +155,18 @@ struct PeerReportTests {
         #expect(throws: WireError.remote(code: WireErrorCode.internal.rawValue, reason: reason)) { try destination.receive() }
     }
 }
+
+@Suite("Regions the protocol cannot name")
+struct RegionLimitTests {
+    @Test("a region of more than 2^32 - 1 pages is refused when it is described, before any scanning")
+    func tooManyPages() throws {
+        // Address space only (PROT_NONE, no reserve): nothing is touched.
+        let length = (Geometry.maxPageCount + 1) * SystemPage.size
+        let base = try #require(mmap(nil, length, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0))
+        try #require(base != MAP_FAILED)
+        defer { munmap(base, length) }
+        #expect(throws: WireError.badRegionLength(UInt64(length), pageSize: SystemPage.size)) {
+            try SourceRegion(memory: base, length: length)
+        }
+    }
+}

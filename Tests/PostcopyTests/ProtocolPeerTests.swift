@@ -43,7 +43,7 @@ enum Peer {
         #expect(written == bytes.count)
     }
 
-    /// A frame header: body length, type, zero flags and reserved.
+    /// A frame header: body length, type, zero flags and zero skip.
     static func header(bodyLength: Int, type: UInt8) -> [UInt8] {
         le(UInt32(bodyLength)) + [type, 0, 0, 0]
     }

@@ -72,6 +72,8 @@ private let cases: [Malformed] = [
     Malformed(name: "READY with a body", bytes: frame(3, [0, 0, 0, 0]), expected: .bodyLengthMismatch(type: 3, expected: 0, actual: 4)),
     Malformed(name: "COMPLETE claiming more pages than the region", bytes: frame(8, [65, 0, 0, 0, 0, 0, 0, 0]),
               expected: .pagesHeldOutOfRange(pagesHeld: 65, pageCount: 64)),
+    Malformed(name: "COMPLETE before HELLO claiming more pages than any region", bytes: frame(8, [0, 0, 0, 0, 1, 0, 0, 0]),
+              geometry: nil, expected: .pagesHeldOutOfRange(pagesHeld: 1 << 32, pageCount: Int(UInt32.max))),
 
     // BITMAP
     Malformed(name: "BITMAP unknown kind", bytes: frame(4, [2, 0, 0, 0, 0, 0, 0, 0, 0xFF]), expected: .bitmapKindUnknown(2)),

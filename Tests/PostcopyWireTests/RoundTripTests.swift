@@ -226,6 +226,37 @@ struct RoundTripTests {
         try sender.join()
     }
 
+    @Test("A continuing PAGES frame after a frame of several pages lands after that frame's last page plus its skip")
+    func continuationAfterLongFrame() throws {
+        let peer = RawPeer(geometry: smallGeometry)
+        peer.socket.receivePagesInPieces(ofAtMost: 2)
+        let long = pattern(tag: 6, count: 5 * 4096), one = pattern(tag: 7, count: 4096)
+        peer.writeAndClose(frame(5, pagesHead(page: 10) + long) + frame(5, one, flags: 2, skip: 4))
+        // The 5-page frame comes in pieces of 2, 2 and 1; the next frame counts from page 15.
+        for (first, count) in [(10, 2), (12, 2), (14, 1)] {
+            #expect(try peer.socket.receive() == .pages(offset: first * 4096, count: count, isReply: false))
+        }
+        #expect(try peer.socket.receive() == .pages(offset: 19 * 4096, count: 1, isReply: false))
+        #expect(Array(peer.socket.pageData) == one)
+    }
+
+    @Test("The sender's size check does not depend on whether a frame would continue")
+    func sizeCheckIndependentOfHistory() throws {
+        let (source, destination) = try FramedSocket.pair(limits: FrameLimits(maxBodyLength: 2 * 4096 + 2))
+        defer { withExtendedLifetime(destination) {} }  // an open peer, so the first send goes out
+        source.geometry = smallGeometry
+        let data = pattern(tag: 8, count: 2 * 4096)
+        try data.withUnsafeBytes { bytes in
+            let first = UnsafeRawBufferPointer(rebasing: bytes[0..<4096])
+            try source.sendPages(offset: 0, count: 1, isReply: false, data: first)
+            // Two pages would fit as a continuing frame (8192 bytes) but not
+            // as one naming its page (8196): refused either way.
+            #expect(throws: WireError.oversizedFrame(length: 8196, limit: 8194)) {
+                try source.sendPages(offset: 4096, count: 2, isReply: false, data: bytes)
+            }
+        }
+    }
+
     @Test("Many small frames interleaved with PAGES, some continuing, stay in order through the read buffer")
     func mixedStream() throws {
         let (source, destination) = try FramedSocket.pair()
@@ -280,6 +311,22 @@ struct RoundTripTests {
             }
         } == frame(5, pagesHead(page: 2) + data, flags: 1) + frame(5, data, flags: 2, skip: 2)
             + frame(5, data, flags: 3) + frame(5, pagesHead(page: 0) + data))
+        // A continuing frame counts from the end of a longer frame, not its start.
+        let three = pattern(tag: 5, count: 3 * 4096)
+        #expect(try wireBytes(geometry: smallGeometry) { socket in
+            try three.withUnsafeBytes { try socket.sendPages(offset: 10 * 4096, count: 3, isReply: false, data: $0) }
+            try data.withUnsafeBytes { try socket.sendPages(offset: 17 * 4096, count: 1, isReply: false, data: $0) }
+        } == frame(5, pagesHead(page: 10) + three) + frame(5, data, flags: 2, skip: 4))
+        // A send refused before writing leaves the next frame continuing from the last one sent.
+        #expect(try wireBytes(geometry: smallGeometry) { socket in
+            try three.withUnsafeBytes { bytes in
+                try socket.sendPages(offset: 0, count: 2, isReply: false, data: UnsafeRawBufferPointer(rebasing: bytes[0..<8192]))
+                #expect(throws: WireError.offsetOutOfRange(offset: 63 * 4096, count: 3, regionLength: 64 * 4096)) {
+                    try socket.sendPages(offset: 63 * 4096, count: 3, isReply: false, data: bytes)
+                }
+            }
+            try data.withUnsafeBytes { try socket.sendPages(offset: 4 * 4096, count: 1, isReply: false, data: $0) }
+        } == frame(5, pagesHead(page: 0) + Array(three[0..<8192])) + frame(5, data, flags: 2, skip: 2))
         // A skip of 65,535 pages still continues; one more names the page.
         let wide = try Geometry(pageSize: 4096, pageCount: 140_000)
         #expect(try wireBytes(geometry: wide) { socket in
