@@ -288,6 +288,12 @@ public final class PostcopyDestination: Sendable {
             do { try faultLoop.run() } catch { control.fail(error) }
         }
         list[1].run {
+            // The caller of connect, preempted by this wake-up on a busy CPU,
+            // has only its return left; the lanes' start (placing threads,
+            // the skip bitmap, eager zero-mapping) would keep it off the CPU
+            // for milliseconds. Measured on 2 vCPUs: 12 of 20 switchovers
+            // over 1 ms (2-5 ms) without this, none of 20 with it.
+            Scheduling.yield()
             do {
                 try supervisor.run(first: lanes)
                 finishedAt.record()
