@@ -20,6 +20,11 @@ and the link (TCP) throughput: the issue's, whose populate floor is a first
 touch of fresh memory (one byte per page), and a stricter one whose populate
 floor is UFFDIO_COPY of 64 pages (faster than first touch here, and what the
 destination itself does).
+
+"host MiB": on a VM with free page reporting (virtio-balloon), how much memory
+the guest reported free to the host while the row's demos ran (median). Such
+memory must be backed by the host again before the guest can use it, and the
+rows that ran on it are slower for reasons outside this code.
 """
 import argparse
 import json
@@ -60,6 +65,21 @@ def floors(floor_mib):
     }
 
 
+# Free page reporting (virtio-balloon): memory the guest hands back to the
+# host, which must back it again before the guest can use it. Where it exists,
+# each row records how much was reported while the demo ran: a row with much
+# reported ran on memory the host had to back anew, and is slower for it.
+REPORTED_KIB = "/sys/module/page_reporting/parameters/reported_kib"
+
+
+def reported_kib():
+    try:
+        with open(REPORTED_KIB) as f:
+            return int(f.read())
+    except (OSError, ValueError):
+        return None
+
+
 def demo(size, free, skip, threads, placing):
     args = [POSTCOPY, "demo", "--size", size, "--free", str(free), "--untouched", "0", "--zero", "0",
             "--transport", "tcp", "--threads", str(threads), "--json"]
@@ -68,7 +88,9 @@ def demo(size, free, skip, threads, placing):
     if not skip:
         args.append("--no-skip")
     started = time.monotonic()
+    reported_before = reported_kib()
     out = subprocess.run(args, check=True, capture_output=True, text=True).stdout
+    reported_after = reported_kib()
     summary = json.loads(out)
     if summary["pagesDiffering"] != 0:
         raise SystemExit(f"demo {size} free {free}: {summary['pagesDiffering']} pages differ")
@@ -86,7 +108,15 @@ def demo(size, free, skip, threads, placing):
         "wireBytesReceived": d["wireBytesReceived"],
         "remoteP50": d["remoteLatencyMicroseconds"]["p50"], "remoteP99": d["remoteLatencyMicroseconds"]["p99"],
         "wallSeconds": time.monotonic() - started,
+        "hostReportedMiB": None if reported_before is None or reported_after is None
+        else (reported_after - reported_before) // 1024,
     }
+
+
+def host_reported(rows):
+    """The median MiB the guest reported free to the host during the rows' demos, or '-'."""
+    values = [r["hostReportedMiB"] for r in rows if r.get("hostReportedMiB") is not None]
+    return f"{statistics.median(values):.0f}" if values else "-"
 
 
 def main():
@@ -129,7 +159,8 @@ def main():
     issue_bottleneck = min(floor["populateTouch"], floor["linkTcp"])
     strict_bottleneck = min(floor["populateUffdCopy"], floor["linkTcp"])
     print(f"{'size':>5} {'free':>5} {'skip':>5} {'rounds':>6} {'time s':>8} {'floor s':>8} {'ratio':>6} {'strict':>7} "
-          f"{'wire vs data':>13} {'dup pages':>9} {'requests':>9} {'p99 us':>8} {'switchover ms':>14}")
+          f"{'wire vs data':>13} {'dup pages':>9} {'requests':>9} {'p99 us':>8} {'switchover ms':>14} "
+          f"{'host MiB':>9}")
     for size in sizes:
         for free in fractions:
             for skip in skips:
@@ -145,7 +176,8 @@ def main():
                       f"{statistics.median(r['duplicatePages'] for r in these):9.0f} "
                       f"{statistics.median(r['pagesRequested'] for r in these):9.0f} "
                       f"{statistics.median(r['remoteP99'] for r in these):8.0f} "
-                      f"{statistics.median(r['switchoverSeconds'] for r in these) * 1000:14.2f}")
+                      f"{statistics.median(r['switchoverSeconds'] for r in these) * 1000:14.2f} "
+                      f"{host_reported(these):>9}")
     print(f"figures written to {options.out}")
 
 
