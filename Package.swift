@@ -29,6 +29,7 @@ let package = Package(
         .target(name: "CUserfaultfd"),
         .target(name: "CPagemap"),
         .target(name: "CThread"),
+        .target(name: "CPipe"),
 
         // The project's system libraries (Debian: liburing-dev, libelf-dev).
         .systemLibrary(
@@ -60,7 +61,7 @@ let package = Package(
         // The migration: a framed protocol, and the two sides built on it.
         .target(
             name: "PostcopyWire",
-            dependencies: ["Bitmaps", "SystemCalls", .product(name: "SystemPackage", package: "swift-system")]),
+            dependencies: ["Bitmaps", "CPipe", "SystemCalls", .product(name: "SystemPackage", package: "swift-system")]),
         .target(
             name: "PostcopySource",
             dependencies: ["PostcopyWire", "Bitmaps", "UFFDCore", "SystemCalls",

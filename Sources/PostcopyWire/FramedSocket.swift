@@ -38,6 +38,8 @@ public final class FramedSocket: @unchecked Sendable {
         var failure: WireError?
         /// The page after the last PAGES frame sent, which the next may continue from.
         var pagesEnd: Int?
+        /// Set by `splicePageData`: page data goes to the socket by reference.
+        var splice: SplicePipe?
     }
     private let sendState = LockedValue(SendState())
     private let sharedGeometry = LockedValue<Geometry?>(nil)
@@ -126,7 +128,12 @@ public final class FramedSocket: @unchecked Sendable {
             let end = try state.encoder.appendPagesHead(
                 offset: offset, count: count, isReply: isReply, dataLength: data.count, previousEnd: state.pagesEnd,
                 geometry: geometry, limits: limits)
-            try Self.keep(Self.write(state.encoder.bytes, data, to: descriptor), asFailureIn: &state.failure)
+            if let splice = state.splice {
+                try Self.keep(Self.write(state.encoder.bytes, data, splicingWith: splice, to: descriptor),
+                              asFailureIn: &state.failure)
+            } else {
+                try Self.keep(Self.write(state.encoder.bytes, data, to: descriptor), asFailureIn: &state.failure)
+            }
             state.pagesEnd = end
             sentBytes.add(state.encoder.bytes.count + data.count, ordering: .relaxed)
         }
@@ -141,6 +148,20 @@ public final class FramedSocket: @unchecked Sendable {
         }
     }
 
+    /// The encoded head by `sendAll` (`MSG_MORE`), then the caller's bytes
+    /// through `splice`.
+    private static func write(
+        _ head: [UnsafeRawBufferPointer.Element], _ tail: UnsafeRawBufferPointer, splicingWith splice: SplicePipe,
+        to socket: FileDescriptor
+    ) -> Result<Void, WireError> {
+        head.withUnsafeBytes { head in
+            Result { () throws(WireError) in
+                try SocketCalls.sendAll(socket, head, UnsafeRawBufferPointer(start: nil, count: 0), more: true)
+                try splice.send(tail, to: socket)
+            }
+        }
+    }
+
     /// Keeps a failed write as the error every later send throws: part of a
     /// frame may be on the stream, and nothing sent after it could be framed.
     private static func keep(_ result: Result<Void, WireError>, asFailureIn failure: inout WireError?) throws(WireError) {
@@ -148,6 +169,21 @@ public final class FramedSocket: @unchecked Sendable {
             failure = error
             throw error
         }
+    }
+
+    /// From now on, `sendPages` hands page data to the socket by reference
+    /// (`vmsplice` into a pipe, `splice` into the socket) instead of copying
+    /// it: see `SplicePipe`, which has the measurements.
+    ///
+    /// The caller promises that data passed to `sendPages` does not change
+    /// until the peer has read it (a served source region does not): the
+    /// peer reads the pages as they are when it reads them.
+    ///
+    /// - Throws: `.system` when no pipe can be had; `sendPages` then goes on
+    ///   copying.
+    public func splicePageData() throws(WireError) {
+        let pipe = try SplicePipe()
+        sendState.withLock { $0.splice = pipe }
     }
 
     // MARK: Receiving

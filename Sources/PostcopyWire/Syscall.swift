@@ -71,10 +71,13 @@ enum SocketCalls {
     /// `MSG_NOSIGNAL` (a closed peer is `EPIPE`, never `SIGPIPE`), one iovec
     /// per part, looping on partial writes. Neither part is copied.
     ///
+    /// - Parameter more: More of the frame follows by other means
+    ///   (`MSG_MORE`), so a short head need not leave alone.
     /// - Complexity: One syscall unless the kernel takes less than all of it.
     static func sendAll(
-        _ socket: FileDescriptor, _ head: UnsafeRawBufferPointer, _ tail: UnsafeRawBufferPointer
+        _ socket: FileDescriptor, _ head: UnsafeRawBufferPointer, _ tail: UnsafeRawBufferPointer, more: Bool = false
     ) throws(WireError) {
+        let flags = Int32(MSG_NOSIGNAL) | (more ? Int32(MSG_MORE) : 0)
         var head = head[...]
         var tail = tail[...]
         while !head.isEmpty || !tail.isEmpty {
@@ -87,7 +90,7 @@ enum SocketCalls {
                 var message = msghdr()
                 message.msg_iov = iov.baseAddress
                 message.msg_iovlen = used
-                return Syscall.onSocket("sendmsg") { Glibc.sendmsg(socket.rawValue, &message, Int32(MSG_NOSIGNAL)) }
+                return Syscall.onSocket("sendmsg") { Glibc.sendmsg(socket.rawValue, &message, flags) }
             }
             var remaining = try sent.get()
             let fromHead = min(remaining, head.count)

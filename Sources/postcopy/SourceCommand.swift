@@ -44,6 +44,11 @@ struct SourceCommand: ParsableCommand {
         discussion: "While it waits, the destination's faulting threads stay blocked and nothing is lost; on reconnection it says which pages it holds and only the rest is sent."))
     var recoveryDeadline = 60
 
+    @Option(name: .customLong("splice"), help: ArgumentHelp(
+        "When the background stream hands pages to the bulk lane by reference: never, unix (default) or always.",
+        discussion: "Splicing (vmsplice into a pipe, splice into the socket) spares this side the copy of every page. Measured on 2 vCPUs: over a Unix socket the stream's CPU per GiB fell from 0.30 to 0.11 s; over TCP loopback it saved nothing and cost the receiver more, so by default only Unix sockets splice. The served memory must not change while it is served, which the source requires anyway."))
+    var splice = SpliceChoice.unix
+
     @OptionGroup var bulkLane: BulkLaneOptions
 
     @Flag(name: .long, help: "Print the report as JSON on stdout.")
@@ -62,6 +67,7 @@ struct SourceCommand: ParsableCommand {
         configuration.recoveryDeadline = recoveryDeadline > 0 ? .seconds(recoveryDeadline) : nil
         configuration.bulkBufferSize = bulkLane.bulkBuffer.bytes
         configuration.streamCPUs = bulkLane.streamCPUs
+        configuration.spliceStream = splice.mode
         let free = try freeRanges.map { try FreeRanges.parse(String(decoding: readFile($0), as: UTF8.self)) } ?? []
         do {
             let region = try SourceRegion(imageAt: FilePath(image))
@@ -92,5 +98,18 @@ struct SourceCommand: ParsableCommand {
             ["switchover ms", String(format: "%.3f", report.switchoverSeconds * 1000)],
             ["total s", String(format: "%.3f", report.totalSeconds)],
         ])
+    }
+}
+
+/// `--splice`, as the command line spells `PostcopySource.SpliceStream`.
+enum SpliceChoice: String, ExpressibleByArgument, CaseIterable {
+    case never, unix, always
+
+    var mode: PostcopySource.SpliceStream {
+        switch self {
+        case .never: return .never
+        case .unix: return .overUnixSockets
+        case .always: return .always
+        }
     }
 }

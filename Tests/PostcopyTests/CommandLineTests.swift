@@ -114,6 +114,14 @@ struct CommandLineTests {
                 "\(run.output)")
     }
 
+    @Test("source --splice takes never, unix or always, and refuses anything else before listening")
+    func spliceChoices() throws {
+        let run = try runPostcopy(["source", "--listen", "127.0.0.1:0", "--image", "/dev/null", "--splice", "sometimes"],
+                                  withStandardError: true)
+        #expect(run.status == 64, "\(run.output)")
+        #expect(run.output.contains("'never', 'unix' or 'always'"), "\(run.output)")
+    }
+
     @Test("demo --stream-cpus migrates with both sides' stream threads on one CPU, every page equal")
     func demoWithStreamCPUs() throws {
         let cpu = try CPUSet.currentThreadAffinity().cpus.last!

@@ -257,20 +257,24 @@ struct RoundTripTests {
         }
     }
 
-    @Test("Many small frames interleaved with PAGES, some continuing, stay in order through the read buffer")
-    func mixedStream() throws {
+    @Test("Many small frames interleaved with PAGES, some continuing, stay in order through the read buffer; copied or spliced",
+          arguments: [false, true])
+    func mixedStream(spliced: Bool) throws {
         let (source, destination) = try FramedSocket.pair()
+        if spliced { try source.splicePageData() }
         source.geometry = smallGeometry
         destination.geometry = smallGeometry
         // Pages ahead of the previous frame's end continue it, others name
         // their page; the receiver must place both where they were sent.
         @Sendable func first(_ index: Int) -> Int { index * 7 % 48 }
+        // Made up front and kept until the end: spliced data is read when
+        // the receiver reads it, so it must not be freed and reused before.
+        let datas = (0..<2000).map { index in index % 3 == 0 ? pattern(tag: index, count: (index % 16 + 1) * 4096) : [] }
         let sender = Worker {
             for index in 0..<2000 {
                 if index % 3 == 0 {
                     let count = index % 16 + 1
-                    let data = pattern(tag: index, count: count * 4096)
-                    try data.withUnsafeBytes {
+                    try datas[index].withUnsafeBytes {
                         try source.sendPages(offset: first(index) * 4096, count: count, isReply: index % 2 == 0, data: $0)
                     }
                 } else {
@@ -282,12 +286,50 @@ struct RoundTripTests {
             if index % 3 == 0 {
                 let count = index % 16 + 1
                 #expect(try destination.receive() == .pages(offset: first(index) * 4096, count: count, isReply: index % 2 == 0))
-                #expect(Array(destination.pageData) == pattern(tag: index, count: count * 4096))
+                #expect(Array(destination.pageData) == datas[index])
             } else {
                 #expect(try destination.receive() == .zero(offset: (index % 64) * 4096, count: 1))
             }
         }
         try sender.join()
+        withExtendedLifetime(datas) {}
+    }
+
+    @Test("Spliced page data is sent by reference: the peer reads the pages as they are when it reads them")
+    func splicedByReference() throws {
+        let (source, destination) = try FramedSocket.pair()
+        try source.splicePageData()
+        source.geometry = smallGeometry
+        destination.geometry = smallGeometry
+        let page = UnsafeMutableRawBufferPointer.allocate(byteCount: 4096, alignment: 4096)
+        defer { page.deallocate() }
+        page.initializeMemory(as: UInt8.self, repeating: 1)
+        try source.sendPages(offset: 0, count: 1, isReply: false, data: UnsafeRawBufferPointer(page))
+        // Changed after the send returned and before the peer reads it: a
+        // copy would carry the 1s, a splice carries the pages themselves.
+        page.initializeMemory(as: UInt8.self, repeating: 2)
+        #expect(try destination.receive() == .pages(offset: 0, count: 1, isReply: false))
+        #expect(destination.pageData.allSatisfy { $0 == 2 })
+    }
+
+    @Test("Splicing to a closed peer throws EPIPE; SIGPIPE is neither delivered nor left pending, and the mask is restored")
+    func splicedToClosedPeer() throws {
+        let (source, destination) = try FramedSocket.pair()
+        try source.splicePageData()
+        source.geometry = smallGeometry
+        destination.shutdown()
+        let data = pattern(tag: 11, count: 4096)
+        let error = #expect(throws: WireError.self) {
+            try data.withUnsafeBytes { try source.sendPages(offset: 0, count: 1, isReply: false, data: $0) }
+        }
+        guard case .system(_, let errno)? = error else { Issue.record("not a system error: \(String(describing: error))"); return }
+        #expect(errno == .brokenPipe)
+        var pending = sigset_t(), mask = sigset_t()
+        sigemptyset(&pending)
+        sigpending(&pending)
+        #expect(sigismember(&pending, SIGPIPE) == 0)
+        pthread_sigmask(SIG_BLOCK, nil, &mask)
+        #expect(sigismember(&mask, SIGPIPE) == 0)
     }
 
     @Test("The encoder writes exactly the documented bytes")
