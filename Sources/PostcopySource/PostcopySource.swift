@@ -81,17 +81,13 @@ public final class PostcopySource: Sendable {
     /// Seconds spent classifying pages in `init`.
     public let scanSeconds: Double
     let counters = SourceCounters()
-    /// The region as the wire names it.
-    private let geometry: Geometry
 
     /// Prepares to serve `region`: classifies its pages (which may read all
     /// of it, see `SkipPlan`). `free` are byte ranges the caller declares free.
     ///
-    /// - Throws: `WireError.badRegionLength` for a region the protocol
-    ///   cannot name (more than `Geometry.maxPageCount` pages), before any
-    ///   scanning; `SourceError.badBatchSize`; a `CPUSet` error.
+    /// - Throws: `SourceError.badBatchSize`; a `CPUSet` error. (A region the
+    ///   protocol cannot name was refused when the `SourceRegion` was made.)
     public init(region: SourceRegion, free: [Range<Int>] = [], configuration: Configuration = .init()) throws {
-        geometry = try Geometry(pageSize: SystemPage.size, pageCount: region.pageCount)
         let maxBatch = FrameLimits().maxPagesPerFrame(pageSize: SystemPage.size)
         guard (1...maxBatch).contains(configuration.streamBatchPages) else {
             throw SourceError.badBatchSize(configuration.streamBatchPages, maximum: maxBatch)
@@ -150,6 +146,7 @@ public final class PostcopySource: Sendable {
 
     private func serve(urgent: FramedSocket, listener: Listener, session: UInt64, clock: ContinuousClock) throws -> SourceReport {
         let started = clock.now
+        let geometry = region.geometry
         urgent.geometry = geometry
         try urgent.send(.hello(Hello(geometry: geometry, features: Self.features, session: session)))
         let bulk = try accept(listener, lane: .bulk, session: session)

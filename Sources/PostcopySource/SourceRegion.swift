@@ -16,6 +16,8 @@ public final class SourceRegion: @unchecked Sendable {
     public let length: Int
     /// Keeps an image file's mapping alive.
     private let mapping: MemoryMapping?
+    /// The region as the wire names it.
+    let geometry: Geometry
     /// Which pages are populated, when that can be known cheaply.
     let populated: PageBitmap?
 
@@ -32,7 +34,7 @@ public final class SourceRegion: @unchecked Sendable {
             throw SourceError.regionNotPageAligned(address: UInt(bitPattern: base), length: length)
         }
         // The wire names pages by u32 index: refuse what it cannot name before scanning it.
-        _ = try Geometry(pageSize: SystemPage.size, pageCount: length / SystemPage.size)
+        geometry = try Geometry(pageSize: SystemPage.size, pageCount: length / SystemPage.size)
         self.base = base
         self.length = length
         mapping = nil
@@ -49,7 +51,7 @@ public final class SourceRegion: @unchecked Sendable {
         guard size > 0, SystemPage.isAligned(Int(size)) else {
             throw SourceError.imageNotPageAligned(path: path.string, size: Int(size))
         }
-        _ = try Geometry(pageSize: SystemPage.size, pageCount: Int(size) / SystemPage.size)
+        geometry = try Geometry(pageSize: SystemPage.size, pageCount: Int(size) / SystemPage.size)
         let mapping = try MemoryMapping(readingFile: fd, length: Int(size))
         self.mapping = mapping
         base = UnsafeRawPointer(mapping.base)

@@ -151,7 +151,7 @@ public final class FramedSocket: @unchecked Sendable {
     /// The encoded head by `sendAll` (`MSG_MORE`), then the caller's bytes
     /// through `splice`.
     private static func write(
-        _ head: [UnsafeRawBufferPointer.Element], _ tail: UnsafeRawBufferPointer, splicingWith splice: SplicePipe,
+        _ head: [UInt8], _ tail: UnsafeRawBufferPointer, splicingWith splice: SplicePipe,
         to socket: FileDescriptor
     ) -> Result<Void, WireError> {
         head.withUnsafeBytes { head in

@@ -32,6 +32,9 @@ final class SplicePipe: @unchecked Sendable {
 
     private let readEnd: FileDescriptor
     private let writeEnd: FileDescriptor
+    /// The signal mask `send` saves and restores (a `sigset_t`, as bytes),
+    /// kept so a frame costs no allocation.
+    private var savedMask = [UInt8](repeating: 0, count: cpipe_sigset_size())
 
     /// A pipe for splicing (`pipe2(2)`, `O_CLOEXEC`), grown with
     /// `fcntl(F_SETPIPE_SZ)` where the kernel allows.
@@ -61,14 +64,12 @@ final class SplicePipe: @unchecked Sendable {
     /// the call and a pending one taken before the mask is restored: a
     /// closed peer is `EPIPE`, as with `sendmsg`.
     ///
-    /// - Parameter more: More of the same frame follows (`SPLICE_F_MORE`).
     /// - Throws: `.system` naming the call that failed. Part of `data` may
     ///   then be in the socket or the pipe; the connection cannot be used.
     /// - Complexity: O(`data.count` / pipe capacity) calls; no bytes copied
     ///   in the sender.
     func send(_ data: UnsafeRawBufferPointer, to socket: FileDescriptor) throws(WireError) {
         guard !data.isEmpty else { return }
-        var savedMask = [UInt8](repeating: 0, count: cpipe_sigset_size())
         let blocked = savedMask.withUnsafeMutableBytes { cpipe_block_sigpipe($0.baseAddress, $0.count) }
         precondition(blocked == 0, "pthread_sigmask failed: \(blocked)")
         defer {
