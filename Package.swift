@@ -86,10 +86,11 @@ let package = Package(
                            .product(name: "SystemPackage", package: "swift-system")]),
 
         // A separate process for the tests that must die (SIGBUS from a poisoned
-        // page) or drop privileges (the unprivileged-open error path).
+        // page), drop privileges (the unprivileged-open error path) or fork
+        // under a monitor (EVENT_FORK).
         .executableTarget(
             name: "UFFDTestHelper",
-            dependencies: ["UFFDCore"],
+            dependencies: ["UFFDCore", "CTestSupport"],
             path: "Tests/UFFDTestHelper"),
         .executableTarget(
             name: "CuttingProxy",
@@ -100,7 +101,8 @@ let package = Package(
         .target(name: "Watchdog", path: "Tests/Watchdog"),
         .testTarget(
             name: "UFFDCoreTests",
-            dependencies: ["UFFDCore", "UFFDTestHelper", "CTestSupport", "SystemCalls", "Watchdog"]),
+            dependencies: ["UFFDCore", "UFFDTestHelper", "CTestSupport", "SystemCalls", "Watchdog",
+                           .product(name: "SystemPackage", package: "swift-system")]),
         .testTarget(
             name: "SystemCallsTests",
             dependencies: ["SystemCalls", "UFFDCore", "Watchdog"]),

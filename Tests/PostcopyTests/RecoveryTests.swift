@@ -92,9 +92,13 @@ struct RecoveryTests {
         let cuts = try proxy.cutsMade()
         #expect(cuts == scenario.cuts, "the proxy cut \(cuts) times; the migration should outlast every cut point")
         // A cut that lands while a reconnection is under way breaks it too,
-        // so there are at most as many resumptions as cuts, and at least one.
+        // so each side resumes at most once per cut, and at least once. The
+        // two counts may differ: a cut can fall after the destination sent
+        // RESUME but before the source read it (the destination counts a
+        // resumption the source never saw), or after the source read it but
+        // before the destination's re-sent requests went out (the reverse).
         #expect((1...scenario.cuts).contains(report.reconnections), "\(report.reconnections) reconnections")
-        #expect(sourceReport.reconnections == report.reconnections)
+        #expect((1...scenario.cuts).contains(sourceReport.reconnections), "\(sourceReport.reconnections) at the source")
         var wrong: [Int] = []
         for page in 0..<pages where !testRegion.matches(destination.region, page: page) { wrong.append(page) }
         #expect(wrong.isEmpty, "\(wrong.count) pages differ, first \(wrong.prefix(5))")

@@ -121,7 +121,9 @@ func runPostcopy(_ arguments: [String], timeout: Int32 = 240,
                  withStandardError: Bool = false) throws -> (status: Int32, output: String) {
     let executable = postcopyExecutable()
     var pipeEnds: [Int32] = [0, 0]
-    precondition(pipe(&pipeEnds) == 0)
+    // Close-on-exec: a process spawned meanwhile by another test must not
+    // hold this pipe open.
+    precondition(ct_pipe_cloexec(&pipeEnds) == 0)
     var actions = posix_spawn_file_actions_t()
     posix_spawn_file_actions_init(&actions)
     defer { posix_spawn_file_actions_destroy(&actions) }
@@ -155,12 +157,4 @@ func runPostcopy(_ arguments: [String], timeout: Int32 = 240,
     var status: Int32 = 0
     while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
     return (status & 0x7f == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f), String(decoding: output, as: UTF8.self))
-}
-
-/// Runs `body` holding the process-wide fork lock (see ForkLock.h): no test
-/// forks while another holds a userfaultfd with EVENT_FORK and no reader.
-func whileHoldingForkLock<T>(_ body: () throws -> T) rethrows -> T {
-    pthread_mutex_lock(ct_fork_lock())
-    defer { pthread_mutex_unlock(ct_fork_lock()) }
-    return try body()
 }

@@ -5,7 +5,8 @@ import Synchronization
 import CTestSupport
 import SystemCalls
 import Testing
-import UFFDCore
+@testable import UFFDCore
+import SystemPackage
 import Watchdog
 
 @Suite("Non-cooperative events: REMOVE, UNMAP, REMAP, FORK", .watchdog)
@@ -91,63 +92,72 @@ struct EventTests {
         else { Issue.record("second event: \(events[1])") }
     }
 
-    @Test("fork delivers the child's userfaultfd, which then serves the child's faults",
-          // TSan's fork() interceptor holds the sanitizer's own locks until
-          // fork returns, and with EVENT_FORK fork returns only after the
-          // monitor thread, which needs those locks, has read the event.
-          .disabled(if: BuildFlavor.threadSanitizer, "deadlocks inside ThreadSanitizer's fork interceptor (UFFD_FEATURE_EVENT_FORK)"))
+    @Test("fork delivers the child's userfaultfd to the monitor, another process, which then serves the child's faults")
     func fork() throws {
-        // The EVENT_FORK descriptor below must not meet another test's fork.
-        try whileHoldingForkLock { try forkAndServeChild() }
+        // The forking process is a helper: with the monitor as a thread of the
+        // forking process, fork() would wait for a read that waits for the
+        // allocator's locks, which glibc holds until fork() returns.
+        var ends: [Int32] = [0, 0]
+        try #require(socketpair(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &ends) == 0)
+        let monitor = ends[0]
+        defer { close(monitor) }
+        let helper = try HelperProcess(["fork"], passing: ends[1])
+        close(ends[1])
+        var helperFinished = false
+        defer { if !helperFinished { kill(helper.pid, SIGKILL); _ = helper.finish() } }
+
+        // The helper's userfaultfd and the address of its region.
+        try #require(readable(monitor, within: 10_000), "the helper sent no userfaultfd")
+        var address: UInt64 = 0
+        var received: Int32 = -1
+        #expect(ct_receive_descriptor(monitor, &address, 8, &received) == 8)
+        try #require(received >= 0, "the message carried no descriptor")
+        let offer = try Userfaultfd.kernelFeatures()
+        let parent = Userfaultfd(adopting: FileDescriptor(rawValue: received), features: [.eventFork],
+                                 ioctls: offer.ioctls, handlesKernelFaults: true)
+        let page = MemoryRange(start: UInt(address), length: SystemPage.size)
+
+        // The helper's fork waits on this read.
+        #expect(try parent.waitForEvents(timeout: .seconds(10)) == .readable)
+        var buffer = EventBuffer()
+        var child: Userfaultfd?
+        _ = try parent.readEvents(into: &buffer) { event in
+            guard case .fork(let descriptor) = event else { Issue.record("parent event \(event)"); return }
+            child = descriptor
+        }
+        let childUffd = try #require(child)
+        #expect(childUffd.features == parent.features)
+
+        // The child's read faults on its own descriptor; serve it.
+        let source = PageSource(byte: 0xAB)
+        #expect(try childUffd.waitForEvents(timeout: .seconds(10)) == .readable)
+        _ = try childUffd.readEvents(into: &buffer) { event throws in
+            guard case .pageFault(let fault) = event else { Issue.record("child event \(event)"); return }
+            #expect(fault.address == page.start)
+            #expect(try childUffd.copy(to: page, from: source.pointer) == .resolved)
+        }
+        try #require(readable(monitor, within: 10_000), "the child sent no byte")
+        var byte: UInt8 = 0
+        #expect(read(monitor, &byte, 1) == 1)
+        #expect(byte == 0xAB)
+
+        // The helper's own page was never touched: still missing there.
+        #expect(try parent.zeroPage(page) == .resolved)
+        var done: UInt8 = 1
+        #expect(write(monitor, &done, 1) == 1)
+        let run = helper.finish()
+        helperFinished = true
+        #expect(run.output.contains("child wait status 0"), "\(run.output)")
+        #expect(run.exitStatus == 0, "\(run.output)")
     }
 
-    private func forkAndServeChild() throws {
-        let uffd = try Userfaultfd(features: [.eventFork])
-        let region = try MemoryMapping(anonymousLength: 2 * SystemPage.size)
-        try uffd.register(region.range, mode: .missing)
-        let source = PageSource(byte: 0xAB)
-        let child = LockedValue<Userfaultfd?>(nil)
-        let server = try FaultServer(uffd) { event throws in
-            if case .fork(let descriptor) = event { child.withLock { $0 = descriptor } }
+    /// Whether `descriptor` becomes readable within `milliseconds`.
+    private func readable(_ descriptor: Int32, within milliseconds: Int32) -> Bool {
+        var entry = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
+        while true {
+            let ready = poll(&entry, 1, milliseconds)
+            if ready < 0 && errno == EINTR { continue }
+            return ready == 1
         }
-        var pipeEnds: [Int32] = [0, 0]
-        #expect(pipe(&pipeEnds) == 0)
-        let (readEnd, writeEnd) = (pipeEnds[0], pipeEnds[1])
-        let address = region.range.start
-        let pidBox = Atomic<Int32>(0)
-        // fork() returns in the parent only once the monitor has read the event.
-        let forker = TestThread.spawn {
-            let pid = Glibc.fork()
-            if pid == 0 {
-                // Child: only async-signal-safe calls. Fault on the page, report it.
-                var byte = UnsafeRawPointer(bitPattern: address)!.load(as: UInt8.self)
-                _ = write(writeEnd, &byte, 1)
-                _exit(0)
-            }
-            pidBox.store(pid, ordering: .releasing)
-        }
-        #expect(forker.join())
-        server.finish()
-        close(writeEnd)
-        let childUffd = try #require(child.withLock { $0 })
-        #expect(childUffd.features == uffd.features)
-        // Serve the child's fault through its own descriptor.
-        #expect(try childUffd.waitForEvents(timeout: .seconds(10)) == .readable)
-        var buffer = EventBuffer()
-        try childUffd.readEvents(into: &buffer) { event throws in
-            guard case .pageFault(let fault) = event else { Issue.record("child event \(event)"); return }
-            #expect(fault.address == address)
-            let outcome = try childUffd.copy(to: MemoryRange(start: fault.address, length: SystemPage.size), from: source.pointer)
-            #expect(outcome == .resolved)
-        }
-        var byte: UInt8 = 0
-        #expect(read(readEnd, &byte, 1) == 1)
-        #expect(byte == 0xAB)
-        close(readEnd)
-        var status: Int32 = 0
-        #expect(waitpid(pidBox.load(ordering: .acquiring), &status, 0) > 0)
-        #expect(status == 0)
-        // The parent's own page was never touched: still missing here.
-        #expect(try uffd.zeroPage(region.range.pages(0, count: 1)) == .resolved)
     }
 }

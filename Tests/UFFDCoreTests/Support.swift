@@ -127,59 +127,82 @@ struct HelperRun {
     var signal: Int32?
 }
 
-/// Runs the UFFDTestHelper executable built beside the test bundle.
+/// Runs the UFFDTestHelper executable built beside the test bundle to the end.
 func runHelper(_ arguments: [String]) throws -> HelperRun {
-    // SwiftPM builds executables beside the test bundle, itself an executable here.
-    let bundle = try readLink("/proc/self/exe")
-    let binDirectory = String(bundle[..<(bundle.lastIndex(of: "/") ?? bundle.endIndex)])
-    let executable = binDirectory + "/UFFDTestHelper"
-    #expect(access(executable, X_OK) == 0, "helper not found at \(executable)")
+    try HelperProcess(arguments).finish()
+}
 
-    var pipeEnds: [Int32] = [0, 0]
-    #expect(pipe(&pipeEnds) == 0)
-    var actions = posix_spawn_file_actions_t()
-    posix_spawn_file_actions_init(&actions)
-    posix_spawn_file_actions_adddup2(&actions, pipeEnds[1], 1)
-    posix_spawn_file_actions_addclose(&actions, pipeEnds[0])
-    defer { posix_spawn_file_actions_destroy(&actions) }
+/// The UFFDTestHelper executable, running: its standard output goes to a
+/// pipe this process reads in `finish`.
+struct HelperProcess {
+    let pid: pid_t
+    let arguments: [String]
+    private let output: Int32
 
-    let argv = ([executable] + arguments).map { strdup($0) } + [nil]
-    // The helper is meant to die of SIGBUS; Swift's crash backtracer would
-    // spend minutes symbolicating that.
-    // Under `make tsan` the helper is instrumented too and must not take
-    // its deliberate SIGBUS for a bug: pass TSAN_OPTIONS on.
-    let tsanOptions = getenv("TSAN_OPTIONS").map { "TSAN_OPTIONS=" + String(cString: $0) }
-    let envp: [UnsafeMutablePointer<CChar>?] = [strdup("SWIFT_BACKTRACE=enable=no")]
-        + (tsanOptions.map { [strdup($0)] } ?? []) + [nil]
-    defer { (argv + envp).forEach { free($0) } }
-    var pid: pid_t = 0
-    let spawned = posix_spawn(&pid, executable, &actions, nil, argv, envp)
-    close(pipeEnds[1])
-    guard spawned == 0 else {
-        close(pipeEnds[0])
-        throw HelperError(message: "posix_spawn \(executable): \(spawned)")
-    }
-    var output: [UInt8] = []
-    var chunk = [UInt8](repeating: 0, count: 4096)
-    var entry = pollfd(fd: pipeEnds[0], events: Int16(POLLIN), revents: 0)
-    while true {
-        if poll(&entry, 1, 30_000) == 0 {
-            kill(pid, SIGKILL)  // a hung helper fails the test instead of hanging it
-            Issue.record("helper \(arguments) did not finish within 30 s")
-            break
+    /// Starts the helper; `passing`, when given, becomes its descriptor 3.
+    init(_ arguments: [String], passing descriptor: Int32? = nil) throws {
+        // SwiftPM builds executables beside the test bundle, itself an executable here.
+        let bundle = try readLink("/proc/self/exe")
+        let binDirectory = String(bundle[..<(bundle.lastIndex(of: "/") ?? bundle.endIndex)])
+        let executable = binDirectory + "/UFFDTestHelper"
+        #expect(access(executable, X_OK) == 0, "helper not found at \(executable)")
+
+        var pipeEnds: [Int32] = [0, 0]
+        // Close-on-exec: a helper spawned meanwhile by another test must not
+        // hold this pipe open.
+        #expect(ct_pipe_cloexec(&pipeEnds) == 0)
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_adddup2(&actions, pipeEnds[1], 1)
+        if let descriptor { posix_spawn_file_actions_adddup2(&actions, descriptor, 3) }
+
+        let argv = ([executable] + arguments).map { strdup($0) } + [nil]
+        // The helper is meant to die of SIGBUS; Swift's crash backtracer would
+        // spend minutes symbolicating that.
+        // Under `make tsan` the helper is instrumented too and must not take
+        // its deliberate SIGBUS for a bug: pass TSAN_OPTIONS on.
+        let tsanOptions = getenv("TSAN_OPTIONS").map { "TSAN_OPTIONS=" + String(cString: $0) }
+        let envp: [UnsafeMutablePointer<CChar>?] = [strdup("SWIFT_BACKTRACE=enable=no")]
+            + (tsanOptions.map { [strdup($0)] } ?? []) + [nil]
+        defer { (argv + envp).forEach { free($0) } }
+        var pid: pid_t = 0
+        let spawned = posix_spawn(&pid, executable, &actions, nil, argv, envp)
+        close(pipeEnds[1])
+        guard spawned == 0 else {
+            close(pipeEnds[0])
+            throw HelperError(message: "posix_spawn \(executable): \(spawned)")
         }
-        let count = read(pipeEnds[0], &chunk, chunk.count)
-        if count < 0 && errno == EINTR { continue }
-        if count <= 0 { break }
-        output += chunk[..<count]
+        self.pid = pid
+        self.arguments = arguments
+        self.output = pipeEnds[0]
     }
-    close(pipeEnds[0])
-    var status: Int32 = 0
-    while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-    let exited = status & 0x7f == 0
-    return HelperRun(output: String(decoding: output, as: UTF8.self),
-                     exitStatus: exited ? (status >> 8) & 0xff : nil,
-                     signal: exited ? nil : status & 0x7f)
+
+    /// Reads the helper's output to its end and reaps it; a helper that has
+    /// not finished within 30 s is killed and the test fails, instead of hanging.
+    func finish() -> HelperRun {
+        var output: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        var entry = pollfd(fd: self.output, events: Int16(POLLIN), revents: 0)
+        while true {
+            if poll(&entry, 1, 30_000) == 0 {
+                kill(pid, SIGKILL)
+                Issue.record("helper \(arguments) did not finish within 30 s")
+                break
+            }
+            let count = read(self.output, &chunk, chunk.count)
+            if count < 0 && errno == EINTR { continue }
+            if count <= 0 { break }
+            output += chunk[..<count]
+        }
+        close(self.output)
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        let exited = status & 0x7f == 0
+        return HelperRun(output: String(decoding: output, as: UTF8.self),
+                         exitStatus: exited ? (status >> 8) & 0xff : nil,
+                         signal: exited ? nil : status & 0x7f)
+    }
 }
 
 struct HelperError: Error, CustomStringConvertible {
@@ -192,12 +215,4 @@ private func readLink(_ path: String) throws -> String {
     let count = readlink(path, &buffer, buffer.count - 1)
     guard count > 0 else { throw HelperError(message: "readlink \(path): errno \(errno)") }
     return String(decoding: buffer[..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
-}
-
-/// Runs `body` holding the process-wide fork lock (see ForkLock.h): no test
-/// forks while another holds a userfaultfd with EVENT_FORK and no reader.
-func whileHoldingForkLock<T>(_ body: () throws -> T) rethrows -> T {
-    pthread_mutex_lock(ct_fork_lock())
-    defer { pthread_mutex_unlock(ct_fork_lock()) }
-    return try body()
 }

@@ -35,9 +35,15 @@ public struct Watchdog: TestTrait, SuiteTrait, TestScoping {
         let finished = DispatchSemaphore(value: 0)
         let name = "\(test.displayName ?? test.name) (\(test.sourceLocation))"
         let seconds = self.seconds
+        // Made now, written with write(2) alone: a hang can hold the
+        // allocator's locks (glibc holds them across fork(), and a fork can
+        // wait forever on a userfaultfd event), and then nothing that
+        // allocates, the thread report below included, ever prints.
+        let headline = Array("watchdog: test \"\(name)\" still running after \(seconds.formatted()) s; presumed hung, aborting.\n".utf8)
         let watcher = Thread {
             guard finished.wait(timeout: .now() + seconds) == .timedOut else { return }
-            Watchdog.reportHang(of: name, after: seconds)
+            headline.withUnsafeBytes { _ = write(STDERR_FILENO, $0.baseAddress, $0.count) }
+            Watchdog.reportThreads()
             abort()
         }
         watcher.name = "watchdog"
@@ -46,11 +52,10 @@ public struct Watchdog: TestTrait, SuiteTrait, TestScoping {
         try await function()
     }
 
-    /// Writes the hung test's name and, for every thread of this process, its
-    /// name, state and the kernel function it sleeps in (/proc/self/task).
-    static func reportHang(of name: String, after seconds: Double) {
-        var lines = ["watchdog: test \"\(name)\" still running after \(seconds.formatted()) s; presumed hung, aborting.",
-                     "watchdog: threads (name, state, kernel wait channel):"]
+    /// Writes, for every thread of this process, its name, state and the
+    /// kernel function it sleeps in (/proc/self/task).
+    static func reportThreads() {
+        var lines = ["watchdog: threads (name, state, kernel wait channel):"]
         let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task")) ?? []
         for task in tasks.sorted(by: { (Int($0) ?? 0) < (Int($1) ?? 0) }) {
             func read(_ file: String) -> String {
