@@ -14,6 +14,10 @@ let package = Package(
     targets: [
         // io_uring's receive side, against the plain read() loop (liburing).
         .target(name: "CURingFloor", linkerSettings: [.linkedLibrary("uring")]),
+        // The demo's migration in minimal C: the floor for migration time.
+        .executableTarget(
+            name: "migration-floor",
+            dependencies: [.product(name: "CFloor", package: "swift-postcopy")]),
         .executableTarget(
             name: "uffd-bench",
             dependencies: [

@@ -8,7 +8,7 @@ results/migration.json and prints a table of medians and ratios.
 
     cd bench && python3 migration-sweep.py [--sizes 1G,2G,4G,8G] [--free 0,0.5,0.9]
                                            [--rounds 1] [--target-rounds 3] [--threads 4]
-                                           [--placing-threads N] [--skip-only]
+                                           [--placing-threads N] [--skip-only] [--no-c-migration]
 
 Regions: only free pages and data pages (--untouched 0 --zero 0), so the
 non-free bytes are exactly the data that must travel. The destination runs its
@@ -20,6 +20,12 @@ and the link (TCP) throughput: the issue's, whose populate floor is a first
 touch of fresh memory (one byte per page), and a stricter one whose populate
 floor is UFFDIO_COPY of 64 pages (faster than first touch here, and what the
 destination itself does).
+
+"C s": the same migration done by `migration-floor` (bench/Sources/migration-floor),
+the demo's work in minimal C: same layout, workload and transport, two
+processes, one UFFDIO_COPY per 64-page frame. It runs after each skipping
+demo round, interleaved, so both meet the same machine; "vs C" is the
+library's median over the C median.
 
 "host MiB": on a VM with free page reporting (virtio-balloon), how much memory
 the guest reported free to the host while the row's demos ran (median). Such
@@ -38,6 +44,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 POSTCOPY = os.path.join(ROOT, ".build", "release", "postcopy")
 UFFD_BENCH = os.path.join(HERE, ".build", "release", "uffd-bench")
+MIGRATION_FLOOR = os.path.join(HERE, ".build", "release", "migration-floor")
 
 
 def size_bytes(text):
@@ -113,6 +120,26 @@ def demo(size, free, skip, threads, placing):
     }
 
 
+def c_migration(size, free, threads):
+    """One round of the demo's migration in minimal C (TCP, like the demo here)."""
+    out = subprocess.run([MIGRATION_FLOOR, "--size", str(size_bytes(size)), "--free", str(free),
+                          "--threads", str(threads), "--transport", "tcp", "--populate", "1"],
+                         check=True, capture_output=True, text=True).stdout
+    result = json.loads(out.splitlines()[-1])
+    if result["pagesWrong"] != 0:
+        raise SystemExit(f"migration-floor {size} free {free}: {result['pagesWrong']} pages wrong")
+    return result
+
+
+def c_columns(c_runs, size, free, seconds):
+    """The C migration's median for the cell and the library's time over it, or '-'."""
+    these = [r["seconds"] for r in c_runs if r["size"] == size and r["free"] == free]
+    if not these:
+        return "-"
+    c = statistics.median(these)
+    return f"{c:7.3f} {seconds / c:5.2f}x"
+
+
 def host_reported(rows):
     """The median MiB the guest reported free to the host during the rows' demos, or '-'."""
     values = [r["hostReportedMiB"] for r in rows if r.get("hostReportedMiB") is not None]
@@ -128,6 +155,8 @@ def main():
     parser.add_argument("--threads", type=int, default=4, help="destination workload threads")
     parser.add_argument("--placing-threads", type=int, default=None)
     parser.add_argument("--skip-only", action="store_true", help="only runs with skipping on")
+    parser.add_argument("--no-c-migration", action="store_true",
+                        help="no migration-floor round after each skipping demo round")
     parser.add_argument("--no-warmup", action="store_true",
                         help="measure the first run at each size too (by default one unmeasured run goes first: "
                              "the first at a size gets memory the host has just reclaimed, and measured 1.5-3x slower)")
@@ -141,6 +170,7 @@ def main():
     print(f"floors: populate (UFFDIO_COPY x64) {floor['populateUffdCopy'] / 2**30:.2f} GiB/s, "
           f"populate (touch) {floor['populateTouch'] / 2**30:.2f} GiB/s, link TCP {floor['linkTcp'] / 2**30:.2f} GiB/s")
     runs = []
+    c_runs = []
     skips = (True,) if options.skip_only else (True, False)
     combos = [(size, free, skip) for size in sizes for free in fractions for skip in skips]
     warmed = set()
@@ -154,13 +184,16 @@ def main():
             print(f"[{index}/{len(combos)}] {size} free {free} skip {'on' if skip else 'off'} round {round + 1}/{rounds}",
                   file=sys.stderr, flush=True)
             runs.append(demo(size, free, skip, options.threads, options.placing_threads))
-    json.dump({"floors": floor, "threads": options.threads, "runs": runs}, open(options.out, "w"), indent=2)
+            if skip and not options.no_c_migration:
+                c_runs.append(dict(c_migration(size, free, options.threads), size=size))
+    json.dump({"floors": floor, "threads": options.threads, "runs": runs, "cMigrationRuns": c_runs},
+              open(options.out, "w"), indent=2)
 
     issue_bottleneck = min(floor["populateTouch"], floor["linkTcp"])
     strict_bottleneck = min(floor["populateUffdCopy"], floor["linkTcp"])
     print(f"{'size':>5} {'free':>5} {'skip':>5} {'rounds':>6} {'time s':>8} {'floor s':>8} {'ratio':>6} {'strict':>7} "
           f"{'wire vs data':>13} {'dup pages':>9} {'requests':>9} {'p99 us':>8} {'switchover ms':>14} "
-          f"{'host MiB':>9}")
+          f"{'host MiB':>9} {'C s':>7} {'vs C':>6}")
     for size in sizes:
         for free in fractions:
             for skip in skips:
@@ -177,7 +210,7 @@ def main():
                       f"{statistics.median(r['pagesRequested'] for r in these):9.0f} "
                       f"{statistics.median(r['remoteP99'] for r in these):8.0f} "
                       f"{statistics.median(r['switchoverSeconds'] for r in these) * 1000:14.2f} "
-                      f"{host_reported(these):>9}")
+                      f"{host_reported(these):>9} {c_columns(c_runs, size, free, seconds) if skip else '':>14}")
     print(f"figures written to {options.out}")
 
 
