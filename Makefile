@@ -1,8 +1,9 @@
 # swift-postcopy: the commands a person runs. See README.md.
 SWIFT ?= swift
 # System packages: the two the build links against (found with pkg-config),
-# and iproute2 for the tests that put source and destination in network namespaces.
-SYSTEM_PACKAGES := liburing-dev libelf-dev pkg-config iproute2
+# iproute2 for the tests that put source and destination in network namespaces,
+# and procps (pgrep, pkill) for Tests/run-with-deadline.sh.
+SYSTEM_PACKAGES := liburing-dev libelf-dev pkg-config iproute2 procps
 
 .PHONY: all deps build test tsan demo bench fuzz soak clean
 
