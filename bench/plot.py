@@ -6,7 +6,8 @@
 fault-latency-cdf.png: for each class of fault, the distribution of the
 faulting touches' latency, C floor against swift-postcopy (the round with the
 median p50 of each). migration-time.png: migration time against the free
-fraction for each region size, skipping on and off, with the floor.
+fraction for each region size, skipping on and off, the same migration in
+minimal C (migration-floor) where the sweep ran it, and the floor.
 """
 import argparse
 import json
@@ -66,6 +67,11 @@ def migration_time(path, out):
             times = [statistics.median(r["seconds"] for r in runs
                                        if r["size"] == size and r["skip"] == skip and r["free"] == f) for f in fractions]
             axis.plot(fractions, times, style, color=color, label=f"{size}, skipping {'on' if skip else 'off'}")
+        c_runs = [r for r in data.get("cMigrationRuns", []) if r["size"] == size]
+        c_fractions = sorted({r["free"] for r in c_runs})
+        if c_fractions:
+            axis.plot(c_fractions, [statistics.median(r["seconds"] for r in c_runs if r["free"] == f)
+                                    for f in c_fractions], "-.^", color=color, label=f"{size}, minimal C migration")
         fractions = sorted({r["free"] for r in runs if r["size"] == size})
         region = next(r["regionBytes"] for r in runs if r["size"] == size)
         axis.plot(fractions, [region * (1 - f) / bottleneck for f in fractions], ":", color=color,
