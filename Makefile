@@ -26,12 +26,12 @@ build: deps
 # The whole test suite. userfaultfd tests need root (CI runs as root).
 # Bounded by TEST_DEADLINE_SECONDS (it takes well under a minute on 2 CPUs):
 # past it, Tests/run-with-deadline.sh says where every thread waits and stops
-# the run. stdbuf keeps the output line by line when it goes to a pipe, so
-# what a stopped run printed last is what it did last.
+# the run. stdbuf keeps standard output line by line when it goes to a pipe,
+# so what a stopped run printed last is what it did last.
 TEST_DEADLINE_SECONDS ?= 900
 test: deps
 	$(SWIFT) build --build-tests
-	Tests/run-with-deadline.sh $(TEST_DEADLINE_SECONDS) stdbuf -oL -eL $(SWIFT) test --skip-build --disable-xctest
+	Tests/run-with-deadline.sh $(TEST_DEADLINE_SECONDS) stdbuf -oL $(SWIFT) test --skip-build --disable-xctest
 
 # The whole test suite under ThreadSanitizer, in its own build directory.
 # POSTCOPY_TSAN swaps LockedValue's Mutex for a pthread mutex TSan can see.
@@ -44,7 +44,7 @@ tsan: deps
 	$(SWIFT) build --build-tests --sanitize thread -Xswiftc -DPOSTCOPY_TSAN --scratch-path .build-tsan
 	SWIFT_BACKTRACE=enable=no POSTCOPY_TEST_WATCHDOG_SECONDS=600 \
 	  TSAN_OPTIONS="halt_on_error=1 exitcode=66 handle_segv=0 handle_sigbus=0" \
-	  Tests/run-with-deadline.sh $(TSAN_TIMEOUT_SECONDS) stdbuf -oL -eL \
+	  Tests/run-with-deadline.sh $(TSAN_TIMEOUT_SECONDS) stdbuf -oL \
 	  .build-tsan/debug/swift-postcopyPackageTests.xctest --testing-library swift-testing --no-parallel
 
 # The main job on its built-in default: a 1 GiB region migrated between two

@@ -4,7 +4,7 @@
 Each round runs, back to back: `migration-floor --populate 1` with each
 --placers value (the issue's populate floor for the data bytes, measured at
 that moment, then the whole migration in C), then `postcopy demo` on the same
-cell. Prints every round and the medians of the times and of the per-round
+cell; odd rounds run them in the reverse order. Prints every round and the medians of the times and of the per-round
 ratios to that round's populate floor; writes results/c-migration.json.
 
     cd bench && swift build -c release && python3 c-migration-compare.py
@@ -42,7 +42,7 @@ def c_round(options, placers):
     out = subprocess.run([MIGRATION_FLOOR, "--size", str(size_bytes(options.size)), "--free", str(options.free),
                           "--threads", str(options.threads), "--transport", options.transport,
                           "--placers", str(placers), "--populate", "1"],
-                         check=True, capture_output=True, text=True).stdout
+                         check=True, capture_output=True, text=True, timeout=600).stdout
     result = json.loads(out.splitlines()[-1])
     if result["pagesWrong"] != 0:
         raise SystemExit(f"migration-floor: {result['pagesWrong']} pages wrong")
@@ -56,7 +56,7 @@ def demo_round(options, extra):
     arguments = [word for word in words if not ("=" in word and not word.startswith("-"))]
     out = subprocess.run([POSTCOPY, "demo", "--size", options.size, "--free", str(options.free), "--untouched", "0",
                           "--zero", "0", "--transport", options.transport, "--threads", str(options.threads), "--json"]
-                         + arguments, env=environment,
+                         + arguments, env=environment, timeout=1800,
                          check=True, capture_output=True, text=True).stdout
     summary = json.loads(out)
     if summary["pagesDiffering"] != 0:
@@ -79,13 +79,20 @@ def main():
     options = parser.parse_args()
     variants = options.library if options.library else [""]
     placer_values = [int(p) for p in options.placers.split(",")]
+    for program in (POSTCOPY, MIGRATION_FLOOR):
+        if not os.path.exists(program):
+            raise SystemExit(f"{program} is not built (swift build -c release, in the root and in bench/)")
     os.makedirs(os.path.dirname(options.out), exist_ok=True)
 
     demo_round(options, variants[0])  # unmeasured: the first run at a size meets memory the host has just taken back
     rounds = []
     for index in range(options.rounds):
-        row = {"c": {p: c_round(options, p) for p in placer_values},
-               "library": {v: demo_round(options, v) for v in variants}}
+        # Odd rounds run the library first: what ran just before a run shapes
+        # the memory it gets from the host, so no side keeps the same place.
+        row = {"c": {}, "library": {}}
+        steps = [("c", p) for p in placer_values] + [("library", v) for v in variants]
+        for kind, key in (steps if index % 2 == 0 else list(reversed(steps))):
+            row[kind][key] = c_round(options, key) if kind == "c" else demo_round(options, key)
         populate = statistics.median(row["c"][p]["populateSeconds"] for p in placer_values)
         row["populateSeconds"] = populate
         rounds.append(row)

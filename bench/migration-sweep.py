@@ -96,7 +96,7 @@ def demo(size, free, skip, threads, placing):
         args.append("--no-skip")
     started = time.monotonic()
     reported_before = reported_kib()
-    out = subprocess.run(args, check=True, capture_output=True, text=True).stdout
+    out = subprocess.run(args, check=True, capture_output=True, text=True, timeout=1800).stdout
     reported_after = reported_kib()
     summary = json.loads(out)
     if summary["pagesDiffering"] != 0:
@@ -123,8 +123,8 @@ def demo(size, free, skip, threads, placing):
 def c_migration(size, free, threads):
     """One round of the demo's migration in minimal C (TCP, like the demo here)."""
     out = subprocess.run([MIGRATION_FLOOR, "--size", str(size_bytes(size)), "--free", str(free),
-                          "--threads", str(threads), "--transport", "tcp", "--populate", "1"],
-                         check=True, capture_output=True, text=True).stdout
+                          "--threads", str(threads), "--transport", "tcp"],
+                         check=True, capture_output=True, text=True, timeout=600).stdout
     result = json.loads(out.splitlines()[-1])
     if result["pagesWrong"] != 0:
         raise SystemExit(f"migration-floor {size} free {free}: {result['pagesWrong']} pages wrong")
@@ -165,6 +165,8 @@ def main():
     os.makedirs(os.path.dirname(options.out), exist_ok=True)
     sizes = options.sizes.split(",")
     fractions = [float(f) for f in options.free.split(",")]
+    if not options.no_c_migration and not os.path.exists(MIGRATION_FLOOR):
+        raise SystemExit(f"{MIGRATION_FLOOR} is not built (swift build -c release in bench/), or pass --no-c-migration")
 
     floor = floors(2048)
     print(f"floors: populate (UFFDIO_COPY x64) {floor['populateUffdCopy'] / 2**30:.2f} GiB/s, "
@@ -185,7 +187,7 @@ def main():
                   file=sys.stderr, flush=True)
             runs.append(demo(size, free, skip, options.threads, options.placing_threads))
             if skip and not options.no_c_migration:
-                c_runs.append(dict(c_migration(size, free, options.threads), size=size))
+                c_runs.append(dict(c_migration(size, free, options.threads), size=size, free=free))
     json.dump({"floors": floor, "threads": options.threads, "runs": runs, "cMigrationRuns": c_runs},
               open(options.out, "w"), indent=2)
 

@@ -78,8 +78,10 @@ func forkUnderMonitor() throws {
     while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
     say("child wait status \(status)")
     // Alive, and the region mapped, until the monitor has looked at it.
-    var done: UInt8 = 0
-    _ = read(monitor, &done, 1)
+    withExtendedLifetime((uffd, region)) {
+        var done: UInt8 = 0
+        _ = read(monitor, &done, 1)
+    }
 }
 
 switch CommandLine.arguments.dropFirst().first {

@@ -43,6 +43,9 @@ public struct Watchdog: TestTrait, SuiteTrait, TestScoping {
         let watcher = Thread {
             guard finished.wait(timeout: .now() + seconds) == .timedOut else { return }
             headline.withUnsafeBytes { _ = write(STDERR_FILENO, $0.baseAddress, $0.count) }
+            // The report allocates: should it block, SIGALRM's default action
+            // ends the process in 10 s all the same.
+            alarm(10)
             Watchdog.reportThreads()
             abort()
         }
