@@ -27,26 +27,15 @@ import os
 import statistics
 import subprocess
 
+from migration_floor import MIGRATION_FLOOR, run_migration_floor
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 POSTCOPY = os.path.join(ROOT, ".build", "release", "postcopy")
-MIGRATION_FLOOR = os.path.join(HERE, ".build", "release", "migration-floor")
-
-
-def size_bytes(text):
-    units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
-    return int(float(text[:-1]) * units[text[-1].upper()]) if text[-1].upper() in units else int(text)
 
 
 def c_round(options, placers):
-    out = subprocess.run([MIGRATION_FLOOR, "--size", str(size_bytes(options.size)), "--free", str(options.free),
-                          "--threads", str(options.threads), "--transport", options.transport,
-                          "--placers", str(placers), "--populate", "1"],
-                         check=True, capture_output=True, text=True, timeout=600).stdout
-    result = json.loads(out.splitlines()[-1])
-    if result["pagesWrong"] != 0:
-        raise SystemExit(f"migration-floor: {result['pagesWrong']} pages wrong")
-    return result
+    return run_migration_floor(options.size, options.free, options.threads, options.transport, placers, populate=True)
 
 
 def demo_round(options, extra):

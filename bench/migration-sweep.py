@@ -40,16 +40,12 @@ import subprocess
 import sys
 import time
 
+from migration_floor import MIGRATION_FLOOR, run_migration_floor, size_bytes
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 POSTCOPY = os.path.join(ROOT, ".build", "release", "postcopy")
 UFFD_BENCH = os.path.join(HERE, ".build", "release", "uffd-bench")
-MIGRATION_FLOOR = os.path.join(HERE, ".build", "release", "migration-floor")
-
-
-def size_bytes(text):
-    units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
-    return int(float(text[:-1]) * units[text[-1].upper()]) if text[-1].upper() in units else int(text)
 
 
 def floors(floor_mib):
@@ -122,13 +118,7 @@ def demo(size, free, skip, threads, placing):
 
 def c_migration(size, free, threads):
     """One round of the demo's migration in minimal C (TCP, like the demo here)."""
-    out = subprocess.run([MIGRATION_FLOOR, "--size", str(size_bytes(size)), "--free", str(free),
-                          "--threads", str(threads), "--transport", "tcp"],
-                         check=True, capture_output=True, text=True, timeout=600).stdout
-    result = json.loads(out.splitlines()[-1])
-    if result["pagesWrong"] != 0:
-        raise SystemExit(f"migration-floor {size} free {free}: {result['pagesWrong']} pages wrong")
-    return result
+    return run_migration_floor(size, free, threads, "tcp")
 
 
 def c_columns(c_runs, size, free, seconds):
