@@ -520,6 +520,12 @@ int main(int argc, char **argv) {
     double fraction = 0.5;
     uint64_t seed = 1;
     int threads = 4, rounds = 1, tcp = 1, populate = 0;
+    static const char usage[] =
+        "usage: migration-floor --size BYTES --free FRACTION [--threads N] [--seed N]\n"
+        "                       [--transport tcp|unix] [--placers 0|1] [--rounds N] [--populate 0|1]\n"
+        "The demo's migration in minimal C (see the comment at the top of main.c); one JSON object per round.\n";
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { fputs(usage, stdout); return 0; }
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--size")) size = strtoull(argv[i + 1], NULL, 0);
         else if (!strcmp(argv[i], "--free")) fraction = atof(argv[i + 1]);
@@ -529,11 +535,11 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--placers")) placers = atoi(argv[i + 1]) != 0;
         else if (!strcmp(argv[i], "--transport")) tcp = strcmp(argv[i + 1], "unix") != 0;
         else if (!strcmp(argv[i], "--populate")) populate = atoi(argv[i + 1]) != 0;
-        else { fprintf(stderr, "usage: %s --size BYTES --free FRACTION [--threads N] [--seed N] "
-                               "[--transport tcp|unix] [--placers 0|1] [--rounds N] [--populate 0|1]\n", argv[0]); return 64; }
+        else { fprintf(stderr, "migration-floor: unknown option %s\n%s", argv[i], usage); return 64; }
     }
-    if (argc % 2 == 0 || size < PAGE || size % PAGE || threads < 0 || threads > 64 || rounds < 1) {
-        fprintf(stderr, "%s: --size must be whole pages, --threads 0-64, --rounds at least 1\n", argv[0]);
+    if (argc % 2 == 0) { fprintf(stderr, "migration-floor: %s needs a value\n%s", argv[argc - 1], usage); return 64; }
+    if (size < PAGE || size % PAGE || threads < 0 || threads > 64 || rounds < 1) {
+        fprintf(stderr, "migration-floor: --size must be whole pages, --threads 0-64, --rounds at least 1\n");
         return 64;
     }
     pages = size / PAGE;
