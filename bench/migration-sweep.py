@@ -23,9 +23,9 @@ destination itself does).
 
 "C s": the same migration done by `migration-floor` (bench/Sources/migration-floor),
 the demo's work in minimal C: same layout, workload and transport, two
-processes, one UFFDIO_COPY per 64-page frame. It runs after each skipping
-demo round, interleaved, so both meet the same machine; "vs C" is the
-library's median over the C median.
+processes, one UFFDIO_COPY per 64-page frame. It runs beside each skipping
+demo round, after it and before it in turn, so both meet the same machine;
+"vs C" is the library's median over the C median.
 
 "host MiB": on a VM with free page reporting (virtio-balloon), how much memory
 the guest reported free to the host while the row's demos ran (median). Such
@@ -175,8 +175,14 @@ def main():
         for round in range(rounds):
             print(f"[{index}/{len(combos)}] {size} free {free} skip {'on' if skip else 'off'} round {round + 1}/{rounds}",
                   file=sys.stderr, flush=True)
+            with_c = skip and not options.no_c_migration
+            # Every other C round goes first: what ran just before a run shapes
+            # the memory the host gives it, so neither side keeps the same place.
+            c_first = with_c and len(c_runs) % 2 == 1
+            if c_first:
+                c_runs.append(dict(c_migration(size, free, options.threads), size=size, free=free))
             runs.append(demo(size, free, skip, options.threads, options.placing_threads))
-            if skip and not options.no_c_migration:
+            if with_c and not c_first:
                 c_runs.append(dict(c_migration(size, free, options.threads), size=size, free=free))
     json.dump({"floors": floor, "threads": options.threads, "runs": runs, "cMigrationRuns": c_runs},
               open(options.out, "w"), indent=2)
